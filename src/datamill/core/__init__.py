@@ -1,0 +1,1 @@
+"""Records, step kinds, pipelines, recipes, stats and errors."""

@@ -1,0 +1,218 @@
+"""The tasks a run is made of, shared by every executor.
+
+A pipeline is cut at each global step into segments::
+
+    seg0 steps | G1.map  G1.reduce | G1.apply + seg1 steps | G2.map ... | last segment -> output
+
+Each task writes its outputs under temporary names, renames them, and only then writes its
+completion marker (holding its stats). A rerun skips every task that has a marker, so a killed
+run resumes without redoing or duplicating finished shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import fsspec
+import orjson
+
+from datamill.core.record import Record
+from datamill.core.stats import ReadStats, StepStats
+from datamill.core.step import GlobalStep, Step, StepContext
+from datamill.io.atomic import atomic_write_bytes
+from datamill.io.formats import Shard
+from datamill.io.readers import Quarantine, read_jsonl, read_shard
+from datamill.io.writers import JsonlWriter, open_writer, output_suffix
+
+META_DIR = ".datamill"
+
+
+@dataclass
+class RunPlan:
+    steps: list[Step]
+    shards: list[Shard]
+    output: str
+    output_format: str = "jsonl"
+    compression: str = "gz"
+    text_field: str = "text"
+    id_field: str = "id"
+    keep_dropped: bool = False
+    batch_size: int = 256
+    name: str = "pipeline"
+    segments: list[list[int]] = field(default_factory=list)
+    globals: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            current: list[int] = []
+            for i, step in enumerate(self.steps):
+                if isinstance(step, GlobalStep):
+                    self.segments.append(current)
+                    self.globals.append(i)
+                    current = []
+                else:
+                    current.append(i)
+            self.segments.append(current)
+
+    # --- paths --------------------------------------------------------------------------
+    def meta(self, *parts: str) -> str:
+        return os.path.join(self.output, META_DIR, *parts)
+
+    def marker(self, stage: str, shard: int | None = None) -> str:
+        name = stage if shard is None else f"{stage}-{shard:05d}"
+        return self.meta("done", f"{name}.json")
+
+    def final_path(self, shard: int) -> str:
+        return os.path.join(self.output, f"part-{shard:05d}{output_suffix(self.output_format, self.compression)}")
+
+    def work_path(self, segment: int, shard: int) -> str:
+        return self.meta("work", f"seg{segment}", f"part-{shard:05d}.jsonl")
+
+    def state_dir(self, g: int) -> str:
+        return self.meta("state", f"global{g}-{self.steps[self.globals[g]].name}")
+
+    def fingerprint(self) -> dict[str, Any]:
+        steps = [{"step": s.name, "params": s.params} for s in self.steps]
+        doc = {"steps": steps, "inputs": [s.path for s in self.shards],
+               "output_format": self.output_format, "compression": self.compression,
+               "text_field": self.text_field, "id_field": self.id_field}
+        digest = hashlib.sha256(orjson.dumps(doc, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return {"name": self.name, "digest": digest, **doc}
+
+    def stages(self) -> list[tuple[str, str, int]]:
+        """(stage name, 'shards' or 'single', segment or global index), in run order."""
+        out: list[tuple[str, str, int]] = []
+        for seg in range(len(self.segments)):
+            out.append((f"seg{seg}", "shards", seg))
+            if seg < len(self.globals):
+                out.append((f"global{seg}-map", "shards", seg))
+                out.append((f"global{seg}-reduce", "single", seg))
+        return out
+
+
+def _read_marker(path: str) -> dict[str, Any] | None:
+    fs, p = fsspec.core.url_to_fs(path)
+    if not fs.exists(p):
+        return None
+    with fs.open(p, "rb") as fh:
+        return orjson.loads(fh.read())
+
+
+def is_done(plan: RunPlan, stage: str, shard: int | None = None) -> bool:
+    fs, p = fsspec.core.url_to_fs(plan.marker(stage, shard))
+    return fs.exists(p)
+
+
+def load_marker(plan: RunPlan, stage: str, shard: int | None = None) -> dict[str, Any] | None:
+    return _read_marker(plan.marker(stage, shard))
+
+
+def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for r in records:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+ProgressFn = Callable[[int], None]
+
+
+def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn | None = None) -> dict:
+    """Run one segment of steps over one shard; write its output, quarantine and marker."""
+    t0 = time.perf_counter()
+    read_stats = ReadStats()
+    quarantine = Quarantine(read_stats)
+    ctx = StepContext(keep_dropped=plan.keep_dropped)
+    step_ids = plan.segments[segment]
+    stats: dict[int, StepStats] = {}
+
+    if segment == 0:
+        source: Iterable[Record] = read_shard(shard, read_stats, quarantine,
+                                              text_field=plan.text_field, id_field=plan.id_field)
+    else:
+        g = segment - 1
+        gstep = plan.steps[plan.globals[g]]
+        gidx = plan.globals[g]
+        stats[gidx] = StepStats(gstep.label, gstep.kind)
+        intermediate = read_jsonl(Shard(shard.index, plan.work_path(segment - 1, shard.index), "jsonl", 1),
+                                  ReadStats(), quarantine)
+        source = gstep.apply_shard(intermediate, shard.index, plan.state_dir(g), stats[gidx], ctx)
+
+    steps = [plan.steps[i] for i in step_ids]
+    for i, step in zip(step_ids, steps):
+        step.ensure_setup()
+        stats[i] = StepStats(step.label, step.kind)
+
+    last = segment == len(plan.segments) - 1
+    if last:
+        writer: Any = open_writer(plan.final_path(shard.index), plan.output_format, plan.compression)
+    else:
+        writer = JsonlWriter(plan.work_path(segment, shard.index), compression="none")
+    dropped_writer = None
+    if plan.keep_dropped:
+        dropped_writer = JsonlWriter(os.path.join(plan.output, "dropped", f"seg{segment}-{shard.index:05d}.jsonl.gz"))
+    try:
+        for batch in _batches(source, plan.batch_size):
+            if progress is not None and segment == 0:
+                progress(len(batch))
+            for i, step in zip(step_ids, steps):
+                if not batch:
+                    break
+                batch = step.run_batch(batch, stats[i], ctx)
+            writer.write(batch)
+            if dropped_writer is not None and ctx.dropped:
+                dropped_writer.write(ctx.dropped)
+                ctx.dropped.clear()
+        if dropped_writer is not None:
+            dropped_writer.commit()
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        if dropped_writer is not None:
+            dropped_writer.abort()
+        raise
+    entries = quarantine.entries + ctx.quarantined
+    if entries:
+        atomic_write_bytes(os.path.join(plan.output, "quarantine", f"seg{segment}-{shard.index:05d}.jsonl"),
+                           b"".join(orjson.dumps(e, default=str) + b"\n" for e in entries))
+    result = {"stage": f"seg{segment}", "shard": shard.index, "path": shard.path,
+              "reader": read_stats.to_dict() if segment == 0 else None,
+              "steps": {str(i): s.to_dict() for i, s in stats.items()},
+              "step_quarantined": len(ctx.quarantined),
+              "output_records": writer.count, "seconds": time.perf_counter() - t0}
+    atomic_write_bytes(plan.marker(f"seg{segment}", shard.index), orjson.dumps(result))
+    return result
+
+
+def run_global_map(plan: RunPlan, g: int, shard: Shard) -> dict:
+    t0 = time.perf_counter()
+    step = plan.steps[plan.globals[g]]
+    step.ensure_setup()
+    state = plan.state_dir(g)
+    fs, p = fsspec.core.url_to_fs(state)
+    fs.makedirs(p, exist_ok=True)
+    quarantine = Quarantine(ReadStats())
+    records = read_jsonl(Shard(shard.index, plan.work_path(g, shard.index), "jsonl", 1), ReadStats(), quarantine)
+    step.map_shard(records, shard.index, state)
+    result = {"stage": f"global{g}-map", "shard": shard.index, "seconds": time.perf_counter() - t0}
+    atomic_write_bytes(plan.marker(f"global{g}-map", shard.index), orjson.dumps(result))
+    return result
+
+
+def run_global_reduce(plan: RunPlan, g: int) -> dict:
+    t0 = time.perf_counter()
+    step = plan.steps[plan.globals[g]]
+    step.ensure_setup()
+    counters = step.reduce(len(plan.shards), plan.state_dir(g)) or {}
+    result = {"stage": f"global{g}-reduce", "step": step.label, "counters": counters,
+              "seconds": time.perf_counter() - t0}
+    atomic_write_bytes(plan.marker(f"global{g}-reduce"), orjson.dumps(result, default=str))
+    return result

@@ -1,0 +1,77 @@
+"""Input discovery and format detection by file name."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import fsspec
+
+from datamill.core.errors import InputError
+
+# longest suffix first
+_SUFFIXES = [
+    (".warc.wet.gz", "wet"), (".wet.gz", "wet"), (".wet", "wet"),
+    (".warc.wat.gz", "wat"), (".wat.gz", "wat"),
+    (".warc.gz", "warc"), (".warc.zst", "warc"), (".warc", "warc"), (".arc.gz", "arc"), (".arc", "arc"),
+    (".jsonl.gz", "jsonl"), (".jsonl.zst", "jsonl"), (".jsonl", "jsonl"), (".json.gz", "jsonl"),
+    (".json.zst", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"),
+    (".parquet", "parquet"), (".pq", "parquet"),
+]
+READABLE = {"warc", "wet", "jsonl", "parquet"}
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of work: an input file (later: a byte range of one)."""
+
+    index: int
+    path: str
+    format: str
+    size: int = 0
+
+
+def detect_format(path: str) -> str | None:
+    name = os.path.basename(path).lower()
+    for suffix, fmt in _SUFFIXES:
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def discover(inputs: list[str], input_format: str | None = None) -> list[Shard]:
+    """Expand files, directories (recursively) and globs into shards, in a stable order.
+
+    Files whose format is not recognised are reported by the caller as skipped; a path that
+    matches nothing is an :class:`InputError`.
+    """
+    found: list[tuple[str, int]] = []
+    for spec in inputs:
+        fs, path = fsspec.core.url_to_fs(spec)
+        protocol = spec.split("://", 1)[0] + "://" if "://" in spec else ""
+        if any(ch in path for ch in "*?["):
+            matches = sorted(fs.glob(path))
+            if not matches:
+                raise InputError(f"input {spec!r}: no file matches this pattern")
+        elif not fs.exists(path):
+            raise InputError(f"input {spec!r}: no such file or directory")
+        elif fs.isdir(path):
+            matches = sorted(p for p in fs.find(path) if not os.path.basename(p).startswith("."))
+            if not matches:
+                raise InputError(f"input {spec!r}: directory holds no files")
+        else:
+            matches = [path]
+        for m in matches:
+            if fs.isdir(m):
+                continue
+            size = fs.size(m) or 0
+            found.append(((protocol + m) if protocol and protocol != "file://" else m, size))
+    shards = []
+    seen = set()
+    for path, size in found:
+        if path in seen:
+            continue
+        seen.add(path)
+        fmt = input_format or detect_format(path) or "unknown"
+        shards.append(Shard(len(shards), path, fmt, size))
+    return shards

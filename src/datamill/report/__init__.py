@@ -1,0 +1,1 @@
+"""Run statistics and human summaries (later: plots, HTML reports, datasheets)."""

@@ -1,0 +1,58 @@
+"""A run summary people can read: in/out per step, top drop reasons, languages, quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:5.1f}%" if whole else "    -"
+
+
+def format_summary(stats: dict[str, Any], top: int = 5) -> str:
+    reader = stats["reader"]
+    lines = []
+    name = stats.get("pipeline", "pipeline")
+    lines.append(f"datamill run: {name}  ({len(stats.get('inputs', []))} input files, "
+                 f"{stats.get('workers', 1)} worker(s), {stats.get('seconds', 0):.1f}s)")
+    skipped = sum(reader.get("skipped", {}).values())
+    quarantined = sum(stats.get("quarantine", {}).values())
+    lines.append(f"  read {reader['read']:,} records from {reader['files']} files"
+                 + (f"; skipped {skipped:,} ({_fmt_counts(reader['skipped'])})" if skipped else "")
+                 + (f"; quarantined {quarantined:,}" if quarantined else ""))
+    lines.append("")
+    lines.append(f"  {'step':<24}{'kind':<10}{'in':>10}{'out':>10}{'dropped':>10}{'kept':>8}{'time':>9}")
+    for s in stats["steps"]:
+        dropped = sum(s["dropped"].values())
+        lines.append(f"  {s['step']:<24}{s['kind']:<10}{s['in']:>10,}{s['out']:>10,}{dropped:>10,}"
+                     f"{_pct(s['out'], s['in']):>8}{s['seconds']:>8.1f}s")
+    first_in = stats["steps"][0]["in"] if stats["steps"] else reader["read"]
+    out = stats["output"]["records"]
+    lines.append("")
+    lines.append(f"  kept {out:,} of {first_in:,} records ({_pct(out, first_in).strip()})")
+    reasons: list[tuple[int, str, str]] = []
+    for s in stats["steps"]:
+        for reason, n in s["dropped"].items():
+            reasons.append((n, s["step"], reason))
+    if reasons:
+        reasons.sort(reverse=True)
+        lines.append(f"  top drop reasons:")
+        for n, step, reason in reasons[:top]:
+            lines.append(f"    {n:>8,}  {reason}  ({step})")
+    langs = stats.get("languages") or {}
+    if langs:
+        total = sum(langs.values())
+        shown = ", ".join(f"{k} {_pct(v, total).strip()}" for k, v in list(langs.items())[:8])
+        lines.append(f"  languages seen: {shown}" + (f" (+{len(langs) - 8} more)" if len(langs) > 8 else ""))
+    if stats.get("quarantine"):
+        lines.append(f"  quarantined: {_fmt_counts(stats['quarantine'])}  -> {stats['output_dir']}/quarantine/")
+    for label, counters in (stats.get("globals") or {}).items():
+        if counters:
+            lines.append(f"  {label}: {_fmt_counts(counters)}")
+    lines.append(f"  output: {stats['output_dir']} ({len(stats['output']['files'])} files, "
+                 f"{stats['output']['format']}); stats: {stats['output_dir']}/stats.json")
+    return "\n".join(lines)
+
+
+def _fmt_counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())

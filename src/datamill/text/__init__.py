@@ -1,0 +1,1 @@
+"""Language-aware text utilities shared by steps (word splitting, normalisation)."""
