@@ -112,12 +112,21 @@ def _prepare_output(plan, overwrite: bool) -> int:
         if previous.get("digest") != fingerprint["digest"]:
             raise DatamillError(f"output {plan.output!r} holds a run with a different recipe or inputs: "
                                 f"choose a new folder or pass --overwrite to start again")
+        _remove_stale_temporaries(fs, out)
         done = plan.meta("done")
         dfs, dpath = fsspec.core.url_to_fs(done)
         return len(dfs.ls(dpath)) if dfs.exists(dpath) else 0
     fs.makedirs(out, exist_ok=True)
     atomic_write_bytes(meta, orjson.dumps(fingerprint, option=orjson.OPT_INDENT_2, default=str))
     return 0
+
+
+def _remove_stale_temporaries(fs, out: str) -> None:
+    """A killed run may leave half-written files under temporary names: they are never final
+    outputs, and the tasks that wrote them will run again."""
+    for path in fs.find(out):
+        if os.path.basename(path).startswith(".tmp-"):
+            fs.rm(path)
 
 
 def merge_results(plan, results: list[dict]) -> dict[str, Any]:

@@ -140,9 +140,12 @@ def read_warc(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
             yield {"id": rid, "text": text, "metadata": meta, "signals": {}}
 
 
+_HTML_SNIFF = re.compile(rb"<(!doctype html|html|head|body|div|p|table|meta|title|span|a)[\s>/]", re.I)
+
+
 def _looks_like_html(body: bytes) -> bool:
-    head = body[:2048].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<body" in head or b"<head" in head
+    """Content sniffing for responses without a Content-Type (old crawls such as ClueWeb09)."""
+    return _HTML_SNIFF.search(body[:4096]) is not None
 
 
 def _open_lines(path: str) -> Iterator[bytes]:
