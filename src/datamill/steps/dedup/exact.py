@@ -31,6 +31,8 @@ _WS = re.compile(r"\s+")
 
 @register("exact_dedup")
 class ExactDedup(GlobalStep):
+    """Drop every record whose text was already seen earlier in the dataset (first one kept)."""
+
     def __init__(self, field: str = "text", normalize: bool = False):
         self.field = field
         self.normalize = normalize
