@@ -135,6 +135,7 @@ def merge_results(plan, results: list[dict]) -> dict[str, Any]:
     steps = [StepStats(s.label, s.kind) for s in plan.steps]
     globals_info: dict[str, Any] = {}
     output_records = 0
+    peak_rss = 0.0
     files = []
     unreadable = Counter()
     for shard in plan.shards:
@@ -143,6 +144,7 @@ def merge_results(plan, results: list[dict]) -> dict[str, Any]:
     last_seg = f"seg{len(plan.segments) - 1}"
     for r in results:
         stage = r["stage"]
+        peak_rss = max(peak_rss, r.get("peak_rss_mb") or 0.0)
         if r.get("reader"):
             reader.merge(ReadStats.from_dict(r["reader"]))
         for idx, sd in (r.get("steps") or {}).items():
@@ -173,6 +175,7 @@ def merge_results(plan, results: list[dict]) -> dict[str, Any]:
         "quarantine": dict(quarantine.most_common()),
         "languages": dict(languages.most_common()),
         "output": {"records": output_records, "files": sorted(files), "format": plan.output_format},
+        "peak_rss_mb_per_worker": peak_rss,
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -92,6 +93,11 @@ class RunPlan:
                 out.append((f"global{seg}-map", "shards", seg))
                 out.append((f"global{seg}-reduce", "single", seg))
         return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _read_marker(path: str) -> dict[str, Any] | None:
@@ -187,7 +193,8 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
               "reader": read_stats.to_dict() if segment == 0 else None,
               "steps": {str(i): s.to_dict() for i, s in stats.items()},
               "step_quarantined": len(ctx.quarantined),
-              "output_records": writer.count, "seconds": time.perf_counter() - t0}
+              "output_records": writer.count, "seconds": time.perf_counter() - t0,
+              "peak_rss_mb": peak_rss_mb()}
     atomic_write_bytes(plan.marker(f"seg{segment}", shard.index), orjson.dumps(result))
     return result
 

@@ -49,6 +49,8 @@ def format_summary(stats: dict[str, Any], top: int = 5) -> str:
     for label, counters in (stats.get("globals") or {}).items():
         if counters:
             lines.append(f"  {label}: {_fmt_counts(counters)}")
+    if stats.get("peak_rss_mb_per_worker"):
+        lines.append(f"  peak memory per worker: {stats['peak_rss_mb_per_worker']:,.0f} MB")
     lines.append(f"  output: {stats['output_dir']} ({len(stats['output']['files'])} files, "
                  f"{stats['output']['format']}); stats: {stats['output_dir']}/stats.json")
     return "\n".join(lines)
