@@ -120,6 +120,13 @@ def test_ja_zh_correction(shared_data, tagger, raw_model):
         assert sum(l == gold for l in fixed) >= 0.9 * len(wrong)
 
 
+def test_script_family_default_label(tagger):
+    # lid.176 calls this Chinese sentence Serbian with no CJK label in its top 5 guesses
+    step = LanguageID(min_score=0.0, second_opinion=False)
+    step.ensure_setup()
+    assert step._decide("五、同业间良性的普遍推广与各团体的互助。", [("sr", 0.9)]) == ("zh", 0.0)
+
+
 def test_script_correction_can_be_disabled(raw_model):
     text = "五、同业间良性的普遍推广与各团体的互助。"
     assert raw_model.predict([text])[0][0][0] == "ja"
