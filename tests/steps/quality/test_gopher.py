@@ -1,0 +1,118 @@
+import pickle
+import random
+
+import pytest
+
+from datamill.core.step import REGISTRY
+from datamill.steps.quality.gopher import GopherQuality, GopherRepetition, _dup_ngram_chars
+
+GOOD = ("The history of the river is long and the people that live with it have many stories "
+        "to tell. ") * 4 + "\n" + " ".join(f"word{i} and more text about topic{i}." for i in range(30))
+
+
+def rec(text, lang=None):
+    return {"id": "x", "text": text, "signals": {"language": lang} if lang else {}}
+
+
+def test_registered_and_pickles():
+    assert REGISTRY["gopher_quality"] is GopherQuality
+    step = GopherQuality(min_doc_words=40)
+    clone = pickle.loads(pickle.dumps(step))
+    assert clone.min_doc_words == 40 and clone.keep(rec(GOOD)) is None
+    pickle.loads(pickle.dumps(GopherRepetition()))
+
+
+def test_good_english_passes():
+    assert GopherQuality().keep(rec(GOOD)) is None
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("the cat and the dog " * 5, "gopher_short_doc"),
+    ("to be of the and that " + "a b c d e f g h " * 20, "gopher_below_avg_threshold"),
+    ("to be of the and " + "incomprehensibilities " * 60, "gopher_above_avg_threshold"),
+    ("the and " + "#tag word here " * 40, "gopher_too_many_hashes"),
+    ("the and " + "word here again... " * 40, "gopher_too_many_ellipsis"),
+    ("\n".join(["• the item and one more line here with words"] * 20), "gopher_too_many_bullets"),
+    ("\n".join(["the story and the end goes on and on ..."] * 4 + ["fine line with words here "
+               "and there for the reader"] * 6), "gopher_too_many_end_ellipsis"),
+    ("the and " + "1234 5678 90 12 alpha " * 30, "gopher_below_alpha_threshold"),
+    ("cats dogs birds fish trees " * 20, "gopher_enough_stop_words"),
+])
+def test_each_rule(text, reason):
+    assert GopherQuality().keep(rec(text)) == reason
+
+
+def test_thresholds_can_be_disabled_and_signals_stored():
+    r = rec("cats dogs birds fish trees " * 20)
+    assert GopherQuality(min_stop_words=None, store_signals=True).keep(r) is None
+    sig = r["signals"]["gopher_quality"]
+    assert sig["n_words"] == 100 and sig["reason"] is None and "alpha_words_ratio" in sig
+
+
+def test_store_signals_computes_all_after_first_failure():
+    r = rec("the cat and the dog " * 5)
+    assert GopherQuality(store_signals=True).keep(r) == "gopher_short_doc"
+    assert "stop_words" in r["signals"]["gopher_quality"]
+
+
+def test_stop_words_per_language():
+    german = "Der Hund und die Katze sind mit dem Kind zu Hause. " * 10
+    assert GopherQuality().keep(rec(german, "de")) is None
+    assert GopherQuality().keep(rec(german)) == "gopher_enough_stop_words"  # read as English
+    # a language without a stop-word list skips the rule
+    assert GopherQuality().keep(rec("Habari ya leo ni nzuri sana kwa watu wengi. " * 8, "sw")) is None
+
+
+def _docs(shared_data, lang, n=20, seed=0):
+    sents = (shared_data / "langid/lingua/sentences" / f"{lang}.txt").read_text("utf-8").splitlines()
+    rnd = random.Random(seed)
+    return ["\n".join(rnd.sample(sents, 12)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("lang", ["zh", "ja"])
+def test_cjk_real_sentences_pass(shared_data, lang):
+    docs = _docs(shared_data, lang)
+    q, rep = GopherQuality(), GopherRepetition()
+    verdicts = [q.keep(rec(d, lang)) for d in docs]
+    assert "gopher_short_doc" not in verdicts
+    assert sum(v is None for v in verdicts) >= 0.85 * len(docs), verdicts
+    assert sum(rep.keep(rec(d, lang)) is None for d in docs) >= 0.9 * len(docs)
+
+
+def test_cjk_short_doc_still_short():
+    assert GopherQuality().keep(rec("今天天气很好。", "zh")) == "gopher_short_doc"
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("para one is here and long enough\n\n" * 5 + "other\n\nthird", "dup_para_frac"),
+    ("a long repeated paragraph " * 10 + "\n\n" + "a long repeated paragraph " * 10
+     + "\n\nshort\n\nx\n\ny\n\nz\n\nw\n\nv", "dup_para_char_frac"),
+    ("same line\n" * 4 + "\n".join(f"unique line {i}" for i in range(5)), "dup_line_frac"),
+    ("this repeated line is quite a bit longer than the others\n" * 2
+     + "\n".join(f"l{i}" for i in range(10)), "dup_line_char_frac"),
+    (" ".join(["spam eggs"] * 40 + [f"w{i}" for i in range(60)]), "top_2_gram"),
+    (" ".join([f"word{i}" for i in range(30)] * 2), "duplicated_5_n_grams"),
+])
+def test_repetition_rules(text, reason):
+    assert GopherRepetition().keep(rec(text)) == reason
+
+
+def test_dup_ngram_walk_matches_reference():
+    def reference(words, n):
+        unique, chars, i = set(), 0, 0
+        while i < len(words) - n + 1:
+            g = "".join(words[i:i + n])
+            if g in unique:
+                chars += len(g)
+                i += n
+            else:
+                unique.add(g)
+                i += 1
+        return chars
+
+    rnd = random.Random(1)
+    for _ in range(200):
+        # one-character words: joining without spaces (as the reference does) is unambiguous
+        words = tuple(rnd.choice("abc") for _ in range(rnd.randint(5, 40)))
+        for n in (5, 6, 7):
+            assert _dup_ngram_chars(words, n) == reference(words, n)

@@ -1,0 +1,59 @@
+from datamill.text.words import (
+    base_language, count_sentences, ends_with_terminal_punct, is_punctuation, segmenter_name,
+    split_sentences, split_words, words,
+)
+
+
+def test_english_tokens_like_spacy():
+    toks = split_words("It’s the U.S. Army, don't you know? Mr. Smith paid 3,000.5 at "
+                       "https://x.org/a?b=1. Call @sam_ponder.", "en")
+    assert toks[:2] == ["It", "’s"]
+    assert "U.S." in toks and "Mr." in toks and "3,000.5" in toks
+    assert ["do", "n't"] == toks[toks.index("do"):toks.index("do") + 2]
+    assert "https://x.org/a?b=1" in toks and "@sam_ponder" in toks
+    assert toks[-1] == "."
+
+
+def test_no_whitespace_tokens_and_punct_tokens():
+    toks = split_words("a  b\n\n c ...", None)
+    assert toks == ["a", "b", "c", "..."]
+    assert is_punctuation("...") and is_punctuation("。") and not is_punctuation("a.")
+
+
+def test_language_codes():
+    assert base_language("zh-Hans") == base_language("zho_Hans") == base_language("cmn") == "zh"
+    assert base_language("jpn") == "ja" and base_language(None) == ""
+
+
+def test_chinese_is_segmented():
+    toks = split_words("今天天气很好。我们去公园吧！", "zh")
+    assert len(toks) >= 7 and "。" in toks and "公园" in toks
+
+
+def test_japanese_is_segmented():
+    toks = split_words("どうしても場合をプレミアムペイントする建物は、ひび割れを出す。", "ja")
+    assert "建物" in toks and "プレミアム" in toks and len(toks) >= 10
+
+
+def test_japanese_long_text_is_chunked():
+    text = ("吾輩は猫である。名前はまだ無い。\n" * 3000)
+    assert len(split_words(text, "ja")) > 3000 * 8
+
+
+def test_fallback_for_thai_never_zero():
+    assert segmenter_name("th") == "runs"
+    assert len(split_words("สวัสดีครับ ผมชื่อ", "th")) == 2
+
+
+def test_cached_words_is_tuple_and_stable():
+    a = words("hello world", "en")
+    assert isinstance(a, tuple) and a is words("hello world", "en")
+
+
+def test_sentences():
+    assert count_sentences("Mr. Smith went to Washington. He said \"hi.\" Then U.S. troops "
+                           "left! Really? yes", "en") == 5
+    assert split_sentences("今天天气很好。我们去公园吧！你呢？好的", "zh") == \
+        ["今天天气很好。", "我们去公园吧！", "你呢？", "好的"]
+    assert ends_with_terminal_punct("好的。") and ends_with_terminal_punct("ok! ")
+    assert not ends_with_terminal_punct('he said "ok"')
