@@ -156,8 +156,12 @@ def merge_results(plan, results: list[dict]) -> dict[str, Any]:
             g = int(stage[6:].split("-")[0])
             gi = plan.globals[g]
             steps[gi].seconds += r.get("seconds", 0.0)
-            if stage.endswith("-reduce"):
-                globals_info[plan.steps[gi].label] = r.get("counters", {})
+            info = globals_info.setdefault(plan.steps[gi].label, {})
+            for key, value in (r.get("counters") or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and key in info:
+                    info[key] += value
+                else:
+                    info[key] = value
     quarantine = Counter(reader.quarantined)
     for s in steps:
         if s.quarantined:

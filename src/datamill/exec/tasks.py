@@ -84,15 +84,33 @@ class RunPlan:
         digest = hashlib.sha256(orjson.dumps(doc, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
         return {"name": self.name, "digest": digest, **doc}
 
-    def stages(self) -> list[tuple[str, str, int]]:
-        """(stage name, 'shards' or 'single', segment or global index), in run order."""
-        out: list[tuple[str, str, int]] = []
+    def stages(self) -> list["PlanStage"]:
+        """Every stage of the run, in order: segments and the stages of global steps."""
+        out: list[PlanStage] = []
         for seg in range(len(self.segments)):
-            out.append((f"seg{seg}", "shards", seg))
+            out.append(PlanStage(f"seg{seg}", len(self.shards), segment=seg))
             if seg < len(self.globals):
-                out.append((f"global{seg}-map", "shards", seg))
-                out.append((f"global{seg}-reduce", "single", seg))
+                for st in self.steps[self.globals[seg]].stages():
+                    n = {"shard": len(self.shards), "partition": st.partitions, "single": 1}[st.kind]
+                    out.append(PlanStage(f"global{seg}-{st.name}", n, glob=seg, stage=st.name,
+                                         per_shard=st.kind == "shard", single=st.kind == "single"))
         return out
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    """A stage of a run: ``tasks`` tasks, each identified by an index (shard or partition)."""
+
+    name: str
+    tasks: int
+    segment: int | None = None
+    glob: int | None = None
+    stage: str | None = None
+    per_shard: bool = True
+    single: bool = False
+
+    def marker_index(self, index: int) -> int | None:
+        return None if self.single else index
 
 
 def peak_rss_mb() -> float:
@@ -199,27 +217,29 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
     return result
 
 
-def run_global_map(plan: RunPlan, g: int, shard: Shard) -> dict:
+def run_global_stage(plan: RunPlan, stage: PlanStage, index: int) -> dict:
+    """One task of a global step's stage; a per-shard stage is given that shard's records."""
     t0 = time.perf_counter()
+    g = stage.glob
     step = plan.steps[plan.globals[g]]
     step.ensure_setup()
     state = plan.state_dir(g)
     fs, p = fsspec.core.url_to_fs(state)
     fs.makedirs(p, exist_ok=True)
-    quarantine = Quarantine(ReadStats())
-    records = read_jsonl(Shard(shard.index, plan.work_path(g, shard.index), "jsonl", 1), ReadStats(), quarantine)
-    step.map_shard(records, shard.index, state)
-    result = {"stage": f"global{g}-map", "shard": shard.index, "seconds": time.perf_counter() - t0}
-    atomic_write_bytes(plan.marker(f"global{g}-map", shard.index), orjson.dumps(result))
+    records = None
+    if stage.per_shard and not stage.single:
+        records = read_jsonl(Shard(index, plan.work_path(g, index), "jsonl", 1), ReadStats(),
+                             Quarantine(ReadStats()))
+    counters = step.run_stage(stage.stage, index, state, len(plan.shards), records) or {}
+    result = {"stage": stage.name, "index": index, "step": step.label, "counters": counters,
+              "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
+    atomic_write_bytes(plan.marker(stage.name, stage.marker_index(index)),
+                       orjson.dumps(result, default=str))
     return result
 
 
-def run_global_reduce(plan: RunPlan, g: int) -> dict:
-    t0 = time.perf_counter()
-    step = plan.steps[plan.globals[g]]
-    step.ensure_setup()
-    counters = step.reduce(len(plan.shards), plan.state_dir(g)) or {}
-    result = {"stage": f"global{g}-reduce", "step": step.label, "counters": counters,
-              "seconds": time.perf_counter() - t0}
-    atomic_write_bytes(plan.marker(f"global{g}-reduce"), orjson.dumps(result, default=str))
-    return result
+def run_task(plan: RunPlan, stage: PlanStage, index: int, progress: ProgressFn | None = None) -> dict:
+    """Run task ``index`` of ``stage``: what every executor calls."""
+    if stage.segment is not None:
+        return run_segment(plan, stage.segment, plan.shards[index], progress=progress)
+    return run_global_stage(plan, stage, index)
