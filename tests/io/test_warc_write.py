@@ -105,20 +105,20 @@ def test_build_corpus_small(shared_data, tmp_path):
     out = tmp_path / "corpus"
     summary = build_corpus(shared_data, out, files=3, repeat=2, max_pages=40, progress=False)
     assert summary["pages"] == 40 and summary["records"] == 80
-    assert len(summary["files"]) == 3
+    assert summary["files"] == 3 and len(summary["paths"]) == 3
     # each source kind shows up in the full corpus; here at least one is present
     assert sum(summary["by_source"].values()) == 40
     ids, urls = set(), []
-    for f in summary["files"]:
+    for f in summary["paths"]:
         for _, headers, http, body in _records(f)[1:]:
             ids.add(headers["WARC-Record-ID"])
             urls.append(headers["WARC-Target-URI"])
             assert body
     assert len(ids) == 80 and len(urls) == 80
     assert sum(u.rstrip(">").endswith(("?r=1", "&r=1")) for u in urls) == 40
-    first = {f: Path(f).read_bytes() for f in summary["files"]}
+    first = {f: Path(f).read_bytes() for f in summary["paths"]}
     again = build_corpus(shared_data, out, files=3, repeat=2, max_pages=40, progress=False)
-    assert {f: Path(f).read_bytes() for f in again["files"]} == first
+    assert {f: Path(f).read_bytes() for f in again["paths"]} == first
 
 
 def test_build_corpus_full_counts(shared_data, tmp_path):
@@ -128,7 +128,7 @@ def test_build_corpus_full_counts(shared_data, tmp_path):
     assert src["trafilatura_eval"] == 990
     assert sum(v for k, v in src.items() if k.startswith("warc:")) >= 80
     n = 0
-    for f in summary["files"]:
+    for f in summary["paths"]:
         with open(f, "rb") as fh:
             n += sum(1 for _ in ArchiveIterator(fh, record_types=WarcRecordType.response))
     assert n == summary["records"] == summary["pages"]

@@ -1,0 +1,294 @@
+"""FineWeb pipeline speed, side by side: datamill vs datatrove, same input, same steps, one run.
+
+    PYTHONPATH=src python benchmarks/bench_fineweb_speed.py --workers 2 --repeat 2
+
+1. Builds the benchmark corpus with ``datamill.corpus.build_corpus`` (the 1,255 real pages of
+   the shared data; ``--repeat 2`` writes each twice, 2,510 records, copies get ``?r=N`` URLs)
+   as ``--files`` WARC.gz files.
+2. End to end: runs the anchor (``anchor_datatrove.py`` under ``--anchor-python``) and
+   ``datamill run bench-fineweb.yaml`` on that folder; the harness writes that recipe into the
+   workdir with the anchor's step list one to one (``--datamill-extractor`` picks the
+   extract_html backend: trafilatura by default, like the anchor).
+   Steps on both sides: WARC read -> Trafilatura(favour_precision) -> fastText lid.176 (en,
+   0.65) -> Gopher repetition -> Gopher quality -> C4 quality (no terminal-punct rule) ->
+   FineWeb quality -> PII (email/IP) -> JSONL.
+3. Filters only: extracts the corpus once with resiliparse (main content) into
+   ``--files`` JSONL files (``texts/``) and runs the anchor's ``--filters-only`` and
+   ``datamill run bench-fineweb-filters.yaml`` (recipes/fineweb-filters.yaml, uncompressed) on it.
+
+docs/s = input records / wall-clock seconds of the whole command (interpreter start, imports
+and pool start included, the same for both); each tool's own timer is printed beside it.
+Memory = peak RSS summed over the command's whole process tree, sampled from /proc every
+0.2 s; "per worker" divides it by --workers. ``--rounds R`` alternates the two tools R times and
+reports the median (use it on a busy machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from anchor_datatrove import ProcTreeSampler  # noqa: E402  (stdlib only)
+
+
+def default_anchor_python() -> str:
+    for cand in (REPO / ".venv-anchors" / "bin" / "python", Path("/tmp/anchorvenv/bin/python")):
+        if cand.exists():
+            return str(cand)
+    return ""
+
+
+def default_datamill_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("datamill")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-m", "datamill.cli"]
+
+
+def run_measured(cmd: list[str], env: dict | None = None, log: Path | None = None) -> dict:
+    """Run ``cmd``; return wall seconds, rc, stdout, and the process tree's peak memory."""
+    t0 = time.perf_counter()
+    with open(log, "w") if log else open(os.devnull, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, text=True,
+                                cwd=str(REPO))
+        sampler = ProcTreeSampler(proc.pid).start()
+        out, _ = proc.communicate()
+    wall = time.perf_counter() - t0
+    mem = sampler.stop()
+    return {"rc": proc.returncode, "wall": wall, "stdout": out, "memory": mem}
+
+
+def last_json_line(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return {}
+
+
+def count_lines(folder: Path) -> int:
+    n = 0
+    for f in folder.rglob("*.jsonl*"):
+        if f.name.endswith(".gz"):
+            import gzip
+            with gzip.open(f, "rb") as fh:
+                n += sum(1 for _ in fh)
+        elif f.suffix == ".jsonl":
+            with open(f, "rb") as fh:
+                n += sum(1 for _ in fh)
+    return n
+
+
+def extract_texts(corpus_dir: Path, out_dir: Path, shards: int) -> int:
+    """Resiliparse main-content extraction of every response record -> ``shards`` JSONL files
+    (``{"id", "text", "metadata": {"url"}}``), so both tools can spread them over workers."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    outs = [open(out_dir / f"texts-{i:05d}.jsonl", "w", encoding="utf-8") for i in range(shards)]
+    n = 0
+    try:
+        for f in sorted(corpus_dir.glob("*.warc.gz")):
+            with open(f, "rb") as fh:
+                for rec in ArchiveIterator(fh, record_types=WarcRecordType.response):
+                    body = rec.reader.read()
+                    html = bytes_to_str(body, detect_encoding(body))
+                    text = extract_plain_text(html, main_content=True)
+                    if not text.strip():
+                        continue
+                    doc = {"id": rec.record_id, "text": text,
+                           "metadata": {"url": rec.headers.get("WARC-Target-URI")}}
+                    outs[n % shards].write(json.dumps(doc, ensure_ascii=False) + "\n")
+                    n += 1
+    finally:
+        for o in outs:
+            o.close()
+    return n
+
+
+def run_anchor(args, mode: str, inp: Path, out: Path, logs: Path) -> dict:
+    cmd = [args.anchor_python, str(HERE / "anchor_datatrove.py"), "--output", str(out),
+           "--workers", str(args.workers)]
+    if mode == "end_to_end":
+        cmd += ["--input", str(inp), "--timeout", str(args.timeout)]
+    else:
+        cmd += ["--filters-only", str(inp)]
+    r = run_measured(cmd, log=logs / f"anchor_{mode}.log")
+    info = last_json_line(r["stdout"])
+    return {"tool": "datatrove", "mode": mode, "rc": r["rc"], "wall_s": r["wall"],
+            "internal_s": info.get("seconds"), "read": info.get("docs_in"),
+            "out": info.get("docs_out"), "timeouts": info.get("timeouts"),
+            "memory": r["memory"], "log": str(logs / f"anchor_{mode}.log")}
+
+
+FILTER_STEPS = """\
+  - language_id: {languages: [en], min_score: 0.65}
+  - gopher_repetition: {}
+  - gopher_quality: {}
+  - c4_quality: {filter_no_terminal_punct: false}
+  - fineweb_quality: {}
+  - pii_redact: {}
+output: {format: jsonl, compression: none}
+"""
+
+
+def write_recipes(work: Path, extractor: str) -> dict[str, Path]:
+    """The datamill recipes of this benchmark: the anchor's step list, one to one.
+
+    recipes/fineweb.yaml adds a URL block list and exact dedup and uses datamill's own
+    extractor; recipes/fineweb-filters.yaml equals the filters-only recipe below except that
+    it gzips its output (the anchor writes plain JSONL).
+    """
+    e2e = work / "bench-fineweb.yaml"
+    e2e.write_text(
+        "# written by benchmarks/bench_fineweb_speed.py: datatrove's FineWeb steps, one to one\n"
+        "name: bench-fineweb\nsteps:\n"
+        f"  - extract_html: {{backend: {extractor}, favour_precision: true}}\n" + FILTER_STEPS)
+    flt = work / "bench-fineweb-filters.yaml"
+    flt.write_text("# written by benchmarks/bench_fineweb_speed.py\n"
+                   "name: bench-fineweb-filters\nsteps:\n" + FILTER_STEPS)
+    return {"end_to_end": e2e, "filters_only": flt}
+
+
+def run_datamill(args, mode: str, inp: Path, out: Path, logs: Path) -> dict:
+    recipe = args.recipes[mode]
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = args.datamill_cmd + ["run", str(recipe), "--input", str(inp), "--output", str(out),
+                               "--workers", str(args.workers)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    r = run_measured(cmd, env=env, log=logs / f"datamill_{mode}.log")
+    stats = {}
+    if (out / "stats.json").exists():
+        stats = json.loads((out / "stats.json").read_text())
+    timeouts = None
+    for step in stats.get("steps", []):
+        dropped = step.get("dropped") or {}
+        for reason, n in dropped.items():
+            if "timeout" in reason:
+                timeouts = (timeouts or 0) + n
+    return {"tool": "datamill", "mode": mode, "rc": r["rc"], "wall_s": r["wall"],
+            "internal_s": stats.get("seconds"), "read": (stats.get("reader") or {}).get("read"),
+            "out": (stats.get("output") or {}).get("records"), "timeouts": timeouts,
+            "memory": r["memory"], "log": str(logs / f"datamill_{mode}.log")}
+
+
+def _median_run(runs: list[dict]) -> dict:
+    ok = [r for r in runs if r["rc"] == 0] or runs
+    ok.sort(key=lambda r: r["wall_s"])
+    best = dict(ok[len(ok) // 2])
+    best["rounds"] = [round(r["wall_s"], 2) for r in runs]
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--workdir", default="/tmp/datamill-bench-fineweb")
+    ap.add_argument("--files", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=1.0,
+                    help="anchor Trafilatura per-document timeout (s); datatrove's default, few timeouts here")
+    ap.add_argument("--anchor-python", default=default_anchor_python())
+    ap.add_argument("--datamill-cmd", default=None, help="command that runs the datamill CLI")
+    ap.add_argument("--datamill-extractor", default="trafilatura",
+                    choices=["trafilatura", "resiliparse", "datamill"],
+                    help="extract_html backend on the datamill side (trafilatura = same as the anchor)")
+    ap.add_argument("--only", choices=["datatrove", "datamill"], default=None)
+    ap.add_argument("--modes", default="end_to_end,filters_only")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--json", help="write all results here")
+    args = ap.parse_args()
+    args.datamill_cmd = args.datamill_cmd.split() if args.datamill_cmd else default_datamill_cmd()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    tools = [args.only] if args.only else ["datatrove", "datamill"]
+    if "datatrove" in tools and not args.anchor_python:
+        sys.exit("no anchor python found: pass --anchor-python (see benchmarks/README.md)")
+
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    args.recipes = write_recipes(work, args.datamill_extractor)
+
+    from datamill.corpus import build_corpus
+
+    corpus = work / "corpus"
+    summary = build_corpus(args.shared, corpus, files=args.files, repeat=args.repeat)
+    n_records = summary["records"]
+    print(f"corpus: {summary['pages']} real pages x {args.repeat} = {n_records} records in "
+          f"{summary['files']} WARC files ({summary['bytes'] / 1e6:.1f} MB)", flush=True)
+    texts = work / "texts"
+    n_texts = 0
+    if "filters_only" in modes:
+        n_texts = extract_texts(corpus, texts, args.files)
+        print(f"filters-only input: {n_texts} texts (resiliparse main content) in {texts}", flush=True)
+
+    results = []
+    for mode in modes:
+        inp, n_in = (corpus, n_records) if mode == "end_to_end" else (texts, n_texts)
+        per_tool: dict[str, list] = {t: [] for t in tools}
+        for _ in range(args.rounds):
+            for tool in tools:
+                out = work / f"out_{tool}_{mode}"
+                fn = run_anchor if tool == "datatrove" else run_datamill
+                print(f"running {tool} {mode} ...", flush=True)
+                per_tool[tool].append(fn(args, mode, inp, out, logs))
+        for tool in tools:
+            r = _median_run(per_tool[tool])
+            r["docs_in"] = n_in
+            r["docs_per_s"] = n_in / r["wall_s"] if r["rc"] == 0 and r["wall_s"] else None
+            results.append(r)
+
+    print()
+    hdr = (f"{'mode':<13}{'tool':<10}{'in':>6}{'read':>6}{'out':>6}{'wall s':>9}{'own s':>8}"
+           f"{'docs/s':>9}{'timeouts':>9}{'tree MB':>9}{'MB/worker':>10}{'rc':>4}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in results:
+        m = r["memory"]
+        print(f"{r['mode']:<13}{r['tool']:<10}{r['docs_in']:>6}{_s(r['read']):>6}{_s(r['out']):>6}"
+              f"{r['wall_s']:>9.1f}{_s(r['internal_s'], '.1f'):>8}{_s(r['docs_per_s'], '.1f'):>9}"
+              f"{_s(r['timeouts']):>9}{m['peak_total_mb']:>9.0f}"
+              f"{m['peak_total_mb'] / args.workers:>10.0f}{r['rc']:>4}")
+    for mode in modes:
+        by = {r["tool"]: r for r in results if r["mode"] == mode}
+        a, d = by.get("datatrove"), by.get("datamill")
+        if a and d and a["docs_per_s"] and d["docs_per_s"]:
+            print(f"{mode}: datamill / datatrove docs/s = {d['docs_per_s'] / a['docs_per_s']:.2f}x "
+                  f"(memory {d['memory']['peak_total_mb'] / max(a['memory']['peak_total_mb'], 1):.2f}x)")
+    for r in results:
+        if r["rc"] != 0:
+            print(f"! {r['tool']} {r['mode']} exited {r['rc']}: see {r['log']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"corpus": summary, "workers": args.workers,
+                                               "timeout": args.timeout, "results": results},
+                                              indent=2))
+
+
+def _s(v, fmt: str = "") -> str:
+    if v is None:
+        return "-"
+    return format(v, fmt) if fmt else str(v)
+
+
+if __name__ == "__main__":
+    main()
