@@ -19,8 +19,4 @@ STEP_MODULES = [
 ]
 
 for _module in STEP_MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as _exc:  # TEMPORARY while helpers write the step modules
-        if _exc.name != _module:
-            raise
+    importlib.import_module(_module)
