@@ -16,6 +16,10 @@ STEP_MODULES = [
     "datamill.steps.text.normalize",
     "datamill.steps.mix.sample",
     "datamill.steps.dedup.exact",
+    "datamill.steps.dedup.paragraph",
+    "datamill.steps.decontam.step",
+    "datamill.steps.dedup.semantic",
+    "datamill.steps.dedup.minhash",
 ]
 
 for _module in STEP_MODULES:
