@@ -1,0 +1,1 @@
+"""Post-training data: chat schema, format conversion, validation, cleaning, selection."""
