@@ -12,11 +12,15 @@ from datamill.exec import tasks
 from datamill.exec.tasks import PlanStage, RunPlan
 
 _COUNTER: Any = None
+_PLAN: RunPlan | None = None
 
 
-def _init_worker(counter) -> None:
-    global _COUNTER
+def _init_worker(counter, plan: RunPlan) -> None:
+    """Each worker gets the plan once, so a step's ``setup()`` (models, word lists) runs once
+    per worker, not once per task."""
+    global _COUNTER, _PLAN
     _COUNTER = counter
+    _PLAN = plan
 
 
 def _bump(n: int) -> None:
@@ -25,8 +29,9 @@ def _bump(n: int) -> None:
             _COUNTER.value += n
 
 
-def _run_in_worker(plan: RunPlan, stage: PlanStage, index: int) -> dict:
-    return tasks.run_task(plan, stage, index, progress=_bump)
+def _run_in_worker(stage: PlanStage, index: int) -> dict:
+    assert _PLAN is not None, "worker started without a plan"
+    return tasks.run_task(_PLAN, stage, index, progress=_bump)
 
 
 class LocalExecutor:
@@ -49,7 +54,7 @@ class LocalExecutor:
         pool = None
         if self.workers > 1:
             pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("fork"),
-                                       initializer=_init_worker, initargs=(counter,))
+                                       initializer=_init_worker, initargs=(counter, plan))
         try:
             for stage in plan.stages():
                 pending = []
@@ -67,7 +72,7 @@ class LocalExecutor:
                         done += 1
                         bar.set_postfix_str(f"{stage.name} {done}/{stage.tasks}")
                     continue
-                futures = {pool.submit(_run_in_worker, plan, stage, i) for i in pending}
+                futures = {pool.submit(_run_in_worker, stage, i) for i in pending}
                 while futures:
                     finished, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
                     self._sync(bar, counter)
