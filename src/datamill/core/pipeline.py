@@ -32,7 +32,7 @@ from datamill.io.formats import READABLE, discover
 class Pipeline:
     def __init__(self, steps: Sequence[Step], *, name: str = "pipeline", output_format: str = "jsonl",
                  compression: str = "gz", input_format: str | None = None, text_field: str = "text",
-                 id_field: str = "id"):
+                 id_field: str = "id", records: str | None = None):
         self.steps = list(steps)
         self.name = name
         self.output_format = output_format
@@ -40,6 +40,12 @@ class Pipeline:
         self.input_format = input_format
         self.text_field = text_field
         self.id_field = id_field
+        self.records = records  # a post-training format (or "auto"): read rows as post-training records
+        if records is not None:
+            from datamill.post.formats import RECORD_FORMATS
+
+            if records not in RECORD_FORMATS:
+                raise DatamillError(f"records {records!r}: expected one of {', '.join(RECORD_FORMATS)}")
         seen: Counter = Counter()
         for step in self.steps:
             if not isinstance(step, Step):
@@ -58,7 +64,8 @@ class Pipeline:
                    compression=recipe.output.get("compression", "gz"),
                    input_format=recipe.input.get("format"),
                    text_field=recipe.input.get("text_field", "text"),
-                   id_field=recipe.input.get("id_field", "id"))
+                   id_field=recipe.input.get("id_field", "id"),
+                   records=recipe.input.get("records"))
 
     def plan(self, inputs: Sequence[str], output: str, *, keep_dropped: bool = False,
              batch_size: int = 256):
@@ -68,14 +75,15 @@ class Pipeline:
             raise InputError("no input given: pass at least one --input PATH")
         shards = discover(list(inputs), self.input_format)
         return RunPlan(steps=self.steps, shards=shards, output=output, output_format=self.output_format,
-                       compression=self.compression, text_field=self.text_field, id_field=self.id_field,
+                       compression=self.compression, text_field=self.text_field, id_field=self.id_field, records=self.records,
                        keep_dropped=keep_dropped, batch_size=batch_size, name=self.name)
 
     def run(self, inputs: Sequence[str] | str, output: str, *, workers: int = 1, executor: str = "local",
             keep_dropped: bool = False, overwrite: bool = False, progress: bool = False,
-            batch_size: int = 256) -> dict[str, Any]:
+            batch_size: int = 256, address: str | None = None) -> dict[str, Any]:
         """Run over ``inputs`` into ``output``; resumes a killed run; returns the stats dict
-        (also written to ``output/stats.json``)."""
+        (also written to ``output/stats.json``). ``executor="ray"`` runs the same tasks on Ray:
+        a private local instance of ``workers`` CPUs, or the cluster at ``address``."""
         if isinstance(inputs, str):
             inputs = [inputs]
         plan = self.plan(inputs, output, keep_dropped=keep_dropped, batch_size=batch_size)
@@ -85,8 +93,12 @@ class Pipeline:
             from datamill.exec.local import LocalExecutor
 
             results = LocalExecutor(workers=workers, progress=progress).run(plan)
+        elif executor == "ray":
+            from datamill.exec.ray_executor import RayExecutor
+
+            results = RayExecutor(workers=workers, address=address, progress=progress).run(plan)
         else:
-            raise DatamillError(f"unknown executor {executor!r}: expected 'local'")
+            raise DatamillError(f"unknown executor {executor!r}: expected 'local' or 'ray'")
         stats = merge_results(plan, results)
         stats.update({"executor": executor, "workers": workers, "resumed_tasks": resumed,
                       "seconds": round(time.perf_counter() - t0, 3)})

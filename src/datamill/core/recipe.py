@@ -27,7 +27,7 @@ from datamill.core.step import REGISTRY, Step
 
 TOP_LEVEL = {"name", "description", "steps", "output", "input"}
 OUTPUT_KEYS = {"format": str, "compression": str}
-INPUT_KEYS = {"format": str, "text_field": str, "id_field": str}
+INPUT_KEYS = {"format": str, "text_field": str, "id_field": str, "records": str}
 
 
 @dataclass
@@ -102,7 +102,20 @@ def parse_recipe(text: str, path: str | None = None) -> Recipe:
                 values[key] = yaml.safe_load(yaml.serialize(vnode))
             setattr(recipe, section, values)
     _check_output(recipe, path, top)
+    _check_input(recipe, path, top)
     return recipe
+
+
+def _check_input(recipe: Recipe, path: str | None, top: dict) -> None:
+    """``input: {records: FMT}`` reads post-training files (alpaca, sharegpt, …) into records."""
+    fmt = recipe.input.get("records")
+    if fmt is None:
+        return
+    from datamill.post.formats import RECORD_FORMATS
+
+    if fmt not in RECORD_FORMATS:
+        raise RecipeError(f"input records {fmt!r}: expected one of {', '.join(RECORD_FORMATS)}", path,
+                          _line(top["input"][1]))
 
 
 def _check_output(recipe: Recipe, path: str | None, top: dict) -> None:

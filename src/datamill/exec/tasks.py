@@ -41,6 +41,7 @@ class RunPlan:
     compression: str = "gz"
     text_field: str = "text"
     id_field: str = "id"
+    records: str | None = None  # post-training format to read inputs as (datamill.post.formats)
     keep_dropped: bool = False
     batch_size: int = 256
     name: str = "pipeline"
@@ -81,6 +82,8 @@ class RunPlan:
         doc = {"steps": steps, "inputs": [s.path for s in self.shards],
                "output_format": self.output_format, "compression": self.compression,
                "text_field": self.text_field, "id_field": self.id_field}
+        if self.records is not None:  # only when set, so earlier runs keep their digest
+            doc["records"] = self.records
         digest = hashlib.sha256(orjson.dumps(doc, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
         return {"name": self.name, "digest": digest, **doc}
 
@@ -160,7 +163,8 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
 
     if segment == 0:
         source: Iterable[Record] = read_shard(shard, read_stats, quarantine,
-                                              text_field=plan.text_field, id_field=plan.id_field)
+                                              text_field=plan.text_field, id_field=plan.id_field,
+                                              records=plan.records)
     else:
         g = segment - 1
         gstep = plan.steps[plan.globals[g]]
@@ -196,6 +200,9 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
                 dropped_writer.write(ctx.dropped)
                 ctx.dropped.clear()
         if dropped_writer is not None:
+            if ctx.dropped:  # a global step's apply may drop after the last record it yields
+                dropped_writer.write(ctx.dropped)
+                ctx.dropped.clear()
             dropped_writer.commit()
         writer.commit()
     except BaseException:

@@ -256,12 +256,20 @@ ReaderFn = Callable[..., Iterator[Record]]
 
 
 def read_shard(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
-               text_field: str = "text", id_field: str = "id") -> Iterator[Record]:
-    """Records of one shard, whatever its format. Unknown formats are skipped and counted."""
+               text_field: str = "text", id_field: str = "id", records: str | None = None) -> Iterator[Record]:
+    """Records of one shard, whatever its format. Unknown formats are skipped and counted.
+
+    ``records`` (a post-training format such as ``alpaca`` or ``auto``): JSON/JSONL rows become
+    post-training records (:mod:`datamill.post.formats`); a ``.json`` file holding one array is
+    read as an array; rows that do not convert are quarantined with file, line and reason."""
     stats.files += 1
     if shard.size == 0:
         stats.skipped["empty_file"] += 1
         return iter(())
+    if records is not None and shard.format == "jsonl":
+        from datamill.post.formats import read_post_shard
+
+        return read_post_shard(shard, stats, quarantine, records)
     if shard.format == "warc":
         return read_warc(shard, stats, quarantine)
     if shard.format == "wet":

@@ -56,6 +56,9 @@ class Message(TypedDict):
     tool_calls: NotRequired[list[ToolCall]]   # assistant messages that call tools
     tool_call_id: NotRequired[str]            # tool messages: which call they answer
     name: NotRequired[str]                    # tool messages: the tool's name
+    reasoning: NotRequired[str]               # assistant messages: chain of thought shown before
+                                              # the content (LLaMA-Factory "reasoning" parts,
+                                              # ``reasoning_content``, a leading <think>...</think>)
 
 
 class Response(TypedDict):
