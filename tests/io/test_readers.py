@@ -142,3 +142,22 @@ def test_discover_errors(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
     shards = discover([str(tmp_path)])
     assert [s.path.rsplit("/", 1)[1] for s in shards] == ["a.jsonl", "b.jsonl"]
+
+
+def test_discover_a_datamill_output_folder_reads_only_its_records(tmp_path):
+    out = tmp_path / "out"
+    (out / ".datamill" / "work").mkdir(parents=True)
+    (out / ".datamill" / "run.json").write_text("{}")
+    (out / ".datamill" / "work" / "part-00000.jsonl").write_text('{"text": "x"}\n')
+    (out / "quarantine").mkdir()
+    (out / "quarantine" / "seg0-00000.jsonl").write_text('{"reason": "x"}\n')
+    (out / "stats.json").write_text("{}")
+    (out / "part-00000.jsonl.gz").write_bytes(b"")
+    (out / "part-00001.jsonl.gz").write_bytes(b"")
+    assert [s.path.rsplit("/", 1)[1] for s in discover([str(out)])] == ["part-00000.jsonl.gz", "part-00001.jsonl.gz"]
+    plain = tmp_path / "plain"
+    (plain / ".hidden").mkdir(parents=True)
+    (plain / ".hidden" / "a.jsonl").write_text("{}\n")
+    (plain / "sub").mkdir()
+    (plain / "sub" / "b.jsonl").write_text("{}\n")
+    assert [s.path.rsplit("/", 1)[1] for s in discover([str(plain)])] == ["b.jsonl"]

@@ -39,6 +39,23 @@ def detect_format(path: str) -> str | None:
     return None
 
 
+def _files_in_dir(fs, path: str) -> list[str]:
+    """Files under a folder, skipping hidden files and folders. A datamill output folder
+    (it holds ``.datamill/run.json``) contributes only its ``part-*`` record files, not its
+    stats, quarantine or dropped side outputs."""
+    root = path.rstrip("/")
+    if fs.exists(f"{root}/.datamill/run.json"):
+        return sorted(p for p in fs.ls(root, detail=False)
+                      if os.path.basename(p).startswith("part-") and not fs.isdir(p))
+    out = []
+    for p in fs.find(root):
+        rel = p[len(root):].lstrip("/")
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue
+        out.append(p)
+    return sorted(out)
+
+
 def discover(inputs: list[str], input_format: str | None = None) -> list[Shard]:
     """Expand files, directories (recursively) and globs into shards, in a stable order.
 
@@ -56,7 +73,7 @@ def discover(inputs: list[str], input_format: str | None = None) -> list[Shard]:
         elif not fs.exists(path):
             raise InputError(f"input {spec!r}: no such file or directory")
         elif fs.isdir(path):
-            matches = sorted(p for p in fs.find(path) if not os.path.basename(p).startswith("."))
+            matches = _files_in_dir(fs, path)
             if not matches:
                 raise InputError(f"input {spec!r}: directory holds no files")
         else:
