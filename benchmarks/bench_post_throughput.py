@@ -13,7 +13,10 @@ Phases, one function each (``PHASES``), chosen with ``--phases``; each returns a
 * ``read``: detect each file's format and convert every row to the internal schema.
 * ``convert``: read and write to each ``--to`` format (JSONL, atomic), i.e. datamill convert;
   rows a format cannot hold are counted as ``skipped``.
-* (validation throughput goes here as another phase: add a function and register it.)
+* ``validate``: ``datamill validate`` on every file (read + convert + every rule, no token
+  limit), i.e. :func:`datamill.post.validate.validate_file`; issues counted by code.
+* ``validate_tokens``: the same with ``--max-tokens 4096``, counting tokens with datamill's
+  default BPE (``tokenizers``, batches of 1,024 records; Rust threads, so not one core).
 
 Prints a table and, last, one JSON line with every figure.
 """
@@ -95,7 +98,32 @@ def phase_convert(files: list[str], *, targets: list[str], workdir: str, **_: An
     return out
 
 
-PHASES: dict[str, Callable[..., dict[str, Any]]] = {"read": phase_read, "convert": phase_convert}
+def phase_validate(files: list[str], *, max_tokens: int | None = None, **_: Any) -> dict[str, Any]:
+    from datamill.post.validate import resolve_counter, validate_file
+
+    counter = resolve_counter(None) if max_tokens else None  # loaded (or trained) before the clock
+    n = errors = warnings = 0
+    counts: dict[str, int] = {}
+    t0 = time.perf_counter()
+    for path in files:
+        report = validate_file(path, max_tokens=max_tokens, tokenizer=counter, max_issues=0)
+        n += report.records
+        errors += report.errors
+        warnings += report.warnings
+        for code, k in report.counts.items():
+            counts[code] = counts.get(code, 0) + k
+    dt = time.perf_counter() - t0
+    return {"records": n, "seconds": round(dt, 2), "records_per_s": round(n / dt), "errors": errors,
+            "warnings": warnings, "counts": counts, "max_tokens": max_tokens}
+
+
+def phase_validate_tokens(files: list[str], **kw: Any) -> dict[str, Any]:
+    return phase_validate(files, max_tokens=4096)
+
+
+PHASES: dict[str, Callable[..., dict[str, Any]]] = {"read": phase_read, "convert": phase_convert,
+                                                    "validate": phase_validate,
+                                                    "validate_tokens": phase_validate_tokens}
 
 
 def main() -> None:
@@ -120,6 +148,11 @@ def main() -> None:
     for to, r in (results.get("convert") or {}).items():
         print(f"  convert → {to:<14} {r['records_per_s']:>10,} records/s  ({r['written']:,} written, "
               f"{r['skipped']:,} not holdable, {r['seconds']}s)")
+    for name, label in (("validate", "validate"), ("validate_tokens", "validate + tokens")):
+        if name in results:
+            r = results[name]
+            print(f"  {label:<22} {r['records_per_s']:>10,} records/s  ({r['records']:,} in {r['seconds']}s; "
+                  f"{r['errors']:,} errors, {r['warnings']:,} warnings)")
     print(json.dumps(results))
 
 

@@ -511,5 +511,9 @@ def validate(files, fmt, max_tokens, tokenizer, strict, no_truncation, ignore, s
         sys.exit(1)
 
 
+from datamill.annotate.cli import annotate as _annotate_group  # noqa: E402  (the annotation app)
+
+main.add_command(_annotate_group)
+
 if __name__ == "__main__":
     main()

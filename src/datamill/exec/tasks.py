@@ -26,7 +26,7 @@ from datamill.core.stats import ReadStats, StepStats
 from datamill.core.step import GlobalStep, Step, StepContext
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.formats import Shard
-from datamill.io.readers import Quarantine, read_jsonl, read_shard
+from datamill.io.readers import Quarantine, read_shard
 from datamill.io.writers import JsonlWriter, open_writer, output_suffix
 
 META_DIR = ".datamill"
@@ -170,8 +170,7 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
         gstep = plan.steps[plan.globals[g]]
         gidx = plan.globals[g]
         stats[gidx] = StepStats(gstep.label, gstep.kind)
-        intermediate = read_jsonl(Shard(shard.index, plan.work_path(segment - 1, shard.index), "jsonl", 1),
-                                  ReadStats(), quarantine)
+        intermediate = _read_intermediate(plan.work_path(segment - 1, shard.index))
         source = gstep.apply_shard(intermediate, shard.index, plan.state_dir(g), stats[gidx], ctx)
 
     steps = [plan.steps[i] for i in step_ids]
@@ -224,6 +223,16 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
     return result
 
 
+def _read_intermediate(path: str) -> Iterator[Record]:
+    """A segment's output, read back as written for the global step after it. These files are
+    datamill's own, so every line is a record as it left the previous step (pretraining or
+    post-training alike); nothing is re-validated."""
+    with fsspec.open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                yield orjson.loads(line)
+
+
 def run_global_stage(plan: RunPlan, stage: PlanStage, index: int) -> dict:
     """One task of a global step's stage; a per-shard stage is given that shard's records."""
     t0 = time.perf_counter()
@@ -235,8 +244,7 @@ def run_global_stage(plan: RunPlan, stage: PlanStage, index: int) -> dict:
     fs.makedirs(p, exist_ok=True)
     records = None
     if stage.per_shard and not stage.single:
-        records = read_jsonl(Shard(index, plan.work_path(g, index), "jsonl", 1), ReadStats(),
-                             Quarantine(ReadStats()))
+        records = _read_intermediate(plan.work_path(g, index))
     counters = step.run_stage(stage.stage, index, state, len(plan.shards), records) or {}
     result = {"stage": stage.name, "index": index, "step": step.label, "counters": counters,
               "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}

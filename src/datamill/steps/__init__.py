@@ -20,6 +20,15 @@ STEP_MODULES = [
     "datamill.steps.decontam.step",
     "datamill.steps.dedup.semantic",
     "datamill.steps.dedup.minhash",
+    "datamill.steps.post.validate",
+    "datamill.steps.post.dedup",
+    "datamill.steps.post.language",
+    "datamill.steps.post.length",
+    "datamill.steps.post.pii",
+    "datamill.steps.post.refusal",
+    "datamill.steps.post.template_leak",
+    "datamill.steps.post.repetition",
+    "datamill.steps.post.relevance",
 ]
 
 for _module in STEP_MODULES:

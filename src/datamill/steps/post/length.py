@@ -1,0 +1,130 @@
+"""``post_length``: bounds on the length of prompt and answers, in characters and in tokens.
+
+The prompt is the last user turn; the answers are every response side's final assistant turn
+(an SFT's answer, both chosen and rejected, the completion, every ranked response); the total
+is each whole conversation (prompt side plus one response side, tool calls included), as
+``datamill validate --max-tokens`` counts it. Tokens are counted with ``tokenizer`` (a
+``tokenizer.json``; default datamill's BPE, see :mod:`datamill.post.tokenizer`) only when a
+token bound is set.
+
+Drop reasons: ``prompt_too_short``, ``prompt_too_long``, ``response_too_short``,
+``response_too_long`` (characters or tokens), ``too_many_tokens`` (the total). Signals:
+``prompt_chars``, ``response_chars`` (the longest answer), and with token bounds
+``prompt_tokens``, ``response_tokens``, ``total_tokens`` (longest conversation).
+"""
+
+from __future__ import annotations
+
+from datamill.core.record import Batch, Record
+from datamill.core.step import Filter, Resources, register
+from datamill.post.schema import prompt_text
+from datamill.post.validate import _token_sides, response_sides
+from datamill.steps.post.sides import set_signals
+
+
+def _bounds(lo, hi, name):
+    if lo is not None and lo < 0:
+        raise ValueError(f"min_{name} must be >= 0, got {lo}")
+    if hi is not None and lo is not None and hi < lo:
+        raise ValueError(f"max_{name} ({hi}) is below min_{name} ({lo})")
+
+
+@register("post_length")
+class PostLength(Filter):
+    """Drop records whose prompt, answers or whole conversation are too short or too long."""
+
+    resources = Resources(cpus=1.0, memory_mb=512, batch_size=1024)
+
+    def __init__(self, min_prompt_chars: int = 1, max_prompt_chars: int | None = None,
+                 min_response_chars: int = 1, max_response_chars: int | None = None,
+                 min_prompt_tokens: int | None = None, max_prompt_tokens: int | None = None,
+                 min_response_tokens: int | None = None, max_response_tokens: int | None = None,
+                 max_total_tokens: int | None = None, tokenizer: str | None = None):
+        _bounds(min_prompt_chars, max_prompt_chars, "prompt_chars")
+        _bounds(min_response_chars, max_response_chars, "response_chars")
+        _bounds(min_prompt_tokens, max_prompt_tokens, "prompt_tokens")
+        _bounds(min_response_tokens, max_response_tokens, "response_tokens")
+        self.min_prompt_chars = min_prompt_chars
+        self.max_prompt_chars = max_prompt_chars
+        self.min_response_chars = min_response_chars
+        self.max_response_chars = max_response_chars
+        self.min_prompt_tokens = min_prompt_tokens
+        self.max_prompt_tokens = max_prompt_tokens
+        self.min_response_tokens = min_response_tokens
+        self.max_response_tokens = max_response_tokens
+        self.max_total_tokens = max_total_tokens
+        self.tokenizer = tokenizer
+        self.uses_tokens = any(v is not None for v in (
+            min_prompt_tokens, max_prompt_tokens, min_response_tokens, max_response_tokens,
+            max_total_tokens))
+
+    def setup(self) -> None:
+        self._counter = None
+        if self.uses_tokens:
+            from datamill.post.tokenizer import load_tokenizer
+
+            self._counter = load_tokenizer(self.tokenizer)
+
+    def keep_batch(self, batch: Batch) -> list[None | str]:
+        self.ensure_setup()
+        prompts = [prompt_text(r) for r in batch]
+        answers = [[t for _, t in response_sides(r)] for r in batch]
+        tok = None
+        if self._counter is not None:
+            flat: list[str] = []
+            spans = []
+            for p, ans, rec in zip(prompts, answers, batch):
+                convs = [texts for _, _, texts in _token_sides(rec)] if self.max_total_tokens else []
+                start = len(flat)
+                flat.append(p)
+                flat.extend(ans)
+                conv_spans = []
+                for texts in convs:
+                    conv_spans.append((len(flat), len(flat) + len(texts)))
+                    flat.extend(texts)
+                spans.append((start, len(ans), conv_spans))
+            counts = self._counter.count_batch(flat)
+            tok = []
+            for start, n_ans, conv_spans in spans:
+                tok.append((counts[start], counts[start + 1:start + 1 + n_ans],
+                            [sum(counts[a:b]) for a, b in conv_spans]))
+        out = []
+        for i, rec in enumerate(batch):
+            out.append(self._verdict(rec, prompts[i], answers[i], tok[i] if tok else None))
+        return out
+
+    def keep(self, record: Record) -> None | str:
+        return self.keep_batch([record])[0]
+
+    def _verdict(self, rec, prompt: str, answers: list[str], tok) -> None | str:
+        p_chars = len(prompt.strip())
+        r_chars = [len(a.strip()) for a in answers] or [0]
+        sig = {"prompt_chars": p_chars, "response_chars": max(r_chars)}
+        reason = None
+        if p_chars < (self.min_prompt_chars or 0):
+            reason = "prompt_too_short"
+        elif self.max_prompt_chars is not None and p_chars > self.max_prompt_chars:
+            reason = "prompt_too_long"
+        elif min(r_chars) < (self.min_response_chars or 0):
+            reason = "response_too_short"
+        elif self.max_response_chars is not None and max(r_chars) > self.max_response_chars:
+            reason = "response_too_long"
+        if tok is not None:
+            p_tok, r_tok, totals = tok
+            r_tok = r_tok or [0]
+            sig.update(prompt_tokens=p_tok, response_tokens=max(r_tok))
+            if totals:
+                sig["total_tokens"] = max(totals)
+            if reason is None:
+                if self.min_prompt_tokens is not None and p_tok < self.min_prompt_tokens:
+                    reason = "prompt_too_short"
+                elif self.max_prompt_tokens is not None and p_tok > self.max_prompt_tokens:
+                    reason = "prompt_too_long"
+                elif self.min_response_tokens is not None and min(r_tok) < self.min_response_tokens:
+                    reason = "response_too_short"
+                elif self.max_response_tokens is not None and max(r_tok) > self.max_response_tokens:
+                    reason = "response_too_long"
+                elif self.max_total_tokens is not None and totals and max(totals) > self.max_total_tokens:
+                    reason = "too_many_tokens"
+        set_signals(rec, **sig)
+        return reason
