@@ -1,0 +1,212 @@
+"""The FastAPI application: :func:`create_app` wires the database, the JSON API
+(:mod:`datamill.annotate.api`), the HTML pages (:mod:`datamill.annotate.web`), limits and error
+handling.
+
+* Request bodies are capped (``max_body``, default 1 MiB; ``max_upload``, default 64 MiB, on
+  dataset uploads): a bigger one is refused with 413 before any handler runs.
+* Every response carries a strict Content-Security-Policy (no scripts at all), ``nosniff``,
+  ``DENY`` framing and ``no-referrer``; pages are ``no-store``.
+* Errors: JSON ``{"detail": ...}`` under ``/api``, a small HTML page elsewhere; a page that
+  needs a login redirects to ``/login``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datamill.annotate import auth
+from datamill.annotate.db import make_engine, make_sessionmaker
+from datamill.annotate.distribution import Conflict, NotFound
+from datamill.annotate.questions import AnswerError
+from datamill.core.errors import DatamillError
+
+DEFAULT_SESSION_TTL = 8 * 3600
+UPLOAD_PATHS = ("/admin/projects", "/upload", "/import")
+
+CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+@dataclass
+class Settings:
+    secret: str
+    session_ttl: int = DEFAULT_SESSION_TTL
+    max_body: int = 1 << 20
+    max_upload: int = 64 << 20
+    cookie_secure: bool = False
+    data_roots: list[str] = field(default_factory=list)
+    hasher: Any = None
+
+
+class BodyLimit:
+    """Read the whole body (up to the limit) before the app sees it; 413 past the limit."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        limit = self.settings.max_upload if any(path.endswith(p) for p in UPLOAD_PATHS) else self.settings.max_body
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                if int(length) > limit:
+                    await self._too_large(scope, receive, send, limit)
+                    return
+            except ValueError:
+                await JSONResponse({"detail": "bad Content-Length"}, status_code=400)(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        data = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": data, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        resp = JSONResponse({"detail": f"payload too large (limit {limit} bytes)"}, status_code=413,
+                            headers={"Connection": "close"})
+        await resp(scope, receive, send)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope.get("path", "") in ("/docs", "/redoc", "/docs/oauth2-redirect")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                         (b"referrer-policy", b"no-referrer")]
+                if not docs:  # Swagger UI needs its scripts
+                    extra.append((b"content-security-policy", CSP.encode()))
+                if b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = headers + [h for h in extra if h[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def create_app(db_url: str | None = None, secret: str | None = None, session_ttl: int = DEFAULT_SESSION_TTL, *,
+               max_body: int = 1 << 20, max_upload: int = 64 << 20, cookie_secure: bool = False,
+               data_roots: list[str] | None = None, fast_hash: bool = False, engine_kwargs: dict | None = None) -> FastAPI:
+    """The annotation app on ``db_url`` (default ``$DATAMILL_ANNOTATE_DB`` or
+    ``sqlite:///datamill-annotate.db``; PostgreSQL by URL). ``secret`` signs the login form's
+    CSRF cookie (default ``$DATAMILL_ANNOTATE_SECRET`` or random per process). ``session_ttl``:
+    seconds a login lasts. ``data_roots``: folders admins may import server-side files from
+    (default: anywhere the server can read). ``fast_hash``: cheap password hashing, for tests."""
+    from datamill.annotate import api, web
+
+    engine = make_engine(db_url, **(engine_kwargs or {}))
+    settings = Settings(secret=secret or os.environ.get("DATAMILL_ANNOTATE_SECRET") or secrets.token_hex(32),
+                        session_ttl=int(session_ttl), max_body=max_body, max_upload=max_upload,
+                        cookie_secure=cookie_secure,
+                        data_roots=[os.path.realpath(r) for r in (data_roots or [])],
+                        hasher=auth.make_hasher(fast_hash))
+    app = FastAPI(title="datamill annotate", version="1",
+                  description="Annotation and review of LLM training data. Log in with POST /api/auth/login; "
+                              "send the token as `Authorization: Bearer <token>`.")
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)              # reads
+    app.state.writer = make_sessionmaker(engine, write=True)        # every transaction that writes
+    app.state.settings = settings
+
+    app.include_router(api.router)
+    app.include_router(web.router)
+
+    @app.exception_handler(auth.LoginRequired)
+    async def _login_required(request: Request, exc: auth.LoginRequired):
+        from urllib.parse import quote
+
+        nxt = request.url.path if request.method == "GET" else "/projects"
+        return RedirectResponse(f"/login?next={quote(nxt)}", status_code=303)
+
+    @app.exception_handler(auth.CsrfFailed)
+    async def _csrf(request: Request, exc: auth.CsrfFailed):
+        return _error(request, 403, "missing or wrong CSRF token: reload the page and try again")
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound):
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict):
+        return _error(request, 409, str(exc))
+
+    @app.exception_handler(AnswerError)
+    async def _answer(request: Request, exc: AnswerError):
+        return _error(request, 422, str(exc), field=exc.field)
+
+    @app.exception_handler(DatamillError)
+    async def _datamill(request: Request, exc: DatamillError):
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if not _is_api(request) and exc.status_code == 401:
+            return await _login_required(request, auth.LoginRequired())
+        return _error(request, exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        if _is_api(request):
+            return JSONResponse({"detail": errors}, status_code=422)
+        return _error(request, 422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, settings=settings)
+    return app
+
+
+def _error(request: Request, status: int, detail: Any, headers: dict | None = None, **extra: Any):
+    if _is_api(request):
+        return JSONResponse({"detail": detail, **extra}, status_code=status, headers=headers)
+    from datamill.annotate.web import render_error
+
+    return render_error(request, status, str(detail))

@@ -1,0 +1,210 @@
+"""Who gets which task: overlap, locks, skips, never twice, uncertainty first.
+
+* Each item has ``overlap`` (k) slots. Asking for work (:func:`next_task`) gives a person, in
+  order: the task they hold a live lock on, then a task sent back to them for rework, then a new
+  item that has a free slot and that they have never been given (the ``(item, user)`` unique key
+  makes "never twice" hold even against double clicks).
+* A new task is locked for the project's ``lock_seconds``. An abandoned lock expires: the slot
+  goes back to the pool and someone else gets the item — not the same person again. A late
+  submission on an expired lock is still accepted (nothing is lost; the item may end up with
+  k + 1 answers).
+* :func:`skip` passes on a task for good and frees its slot.
+* Active learning: when the project orders by uncertainty and items carry a model score, the
+  most uncertain items come first; otherwise dataset order. Items that already have some
+  answers do not jump the queue (uncertainty, then position).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from datamill.annotate.db import (ACCEPTED, EXPIRED, HOLDS_SLOT, LOCKED, OPEN_FOR_SUBMIT, REWORK, SKIPPED,
+                                  SUBMITTED, Annotation, Assignment, Item, Project, User, log_event, utcnow)
+from datamill.annotate.questions import AnswerError, validate_answer
+from datamill.core.errors import DatamillError
+
+T = TypeVar("T")
+
+
+class Conflict(DatamillError):
+    """The task is not in a state that allows this (already submitted, reviewed, …): HTTP 409."""
+
+
+class NotFound(DatamillError):
+    """No such task for this user: HTTP 404 (the same answer whether it exists or not)."""
+
+
+def with_retry(sessionmaker, fn: Callable[[Session], T], attempts: int = 4) -> T:
+    """Run ``fn(db)`` in a fresh transaction and commit; retry on a unique-key race or a
+    deadlock/serialization failure (PostgreSQL), which roll the whole attempt back."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        db = sessionmaker()
+        try:
+            result = fn(db)
+            db.commit()
+            return result
+        except (IntegrityError, OperationalError) as exc:
+            db.rollback()
+            last = exc
+        finally:
+            db.close()
+    raise Conflict(f"the database was busy, try again ({type(last).__name__})")
+
+
+def expire_locks(db: Session, project_id: int | None = None) -> int:
+    """Mark live-looking locks whose time ran out as expired and free their slots."""
+    now = utcnow()
+    q = select(Assignment.id, Assignment.item_id).where(Assignment.status == LOCKED, Assignment.locked_until < now)
+    if project_id is not None:
+        q = q.where(Assignment.project_id == project_id)
+    n = 0
+    for aid, item_id in db.execute(q).all():
+        res = db.execute(update(Assignment).where(Assignment.id == aid, Assignment.status == LOCKED,
+                                                  Assignment.locked_until < now)
+                         .values(status=EXPIRED, version=Assignment.version + 1, updated_at=now)
+                         .execution_options(synchronize_session=False))
+        if res.rowcount == 1:
+            db.execute(update(Item).where(Item.id == item_id).values(taken=Item.taken - 1))
+            log_event(db, "expire", assignment_id=aid, project_id=project_id)
+            n += 1
+    return n
+
+
+def queue_query(project: Project, user_id: int):
+    """Items of ``project`` with a free slot that ``user_id`` was never given, best first."""
+    seen = exists().where(and_(Assignment.item_id == Item.id, Assignment.user_id == user_id))
+    q = select(Item.id).where(Item.project_id == project.id, Item.taken < project.overlap, ~seen)
+    if project.active_learning:
+        # NULLs (no score) last on both SQLite and PostgreSQL
+        q = q.order_by((Item.uncertainty.is_(None)).asc(), Item.uncertainty.desc(), Item.position.asc())
+    else:
+        q = q.order_by(Item.position.asc())
+    return q
+
+
+def next_task(db: Session, user: User, project: Project) -> Assignment | None:
+    """The task ``user`` should work on now in ``project`` (locked for them), or ``None`` when
+    there is nothing left for them. Flushes; the caller commits."""
+    now = utcnow()
+    held = db.scalar(select(Assignment).where(Assignment.project_id == project.id, Assignment.user_id == user.id,
+                                              Assignment.status == LOCKED, Assignment.locked_until > now)
+                     .order_by(Assignment.id))
+    if held is not None:
+        return held
+    rework = db.scalar(select(Assignment).where(Assignment.project_id == project.id,
+                                                Assignment.user_id == user.id, Assignment.status == REWORK)
+                       .order_by(Assignment.updated_at))
+    if rework is not None:
+        return rework
+    expire_locks(db, project.id)
+    for item_id in db.scalars(queue_query(project, user.id).limit(25)):
+        res = db.execute(update(Item).where(Item.id == item_id, Item.taken < project.overlap)
+                         .values(taken=Item.taken + 1).execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            continue  # someone took the last slot meanwhile
+        a = Assignment(project_id=project.id, item_id=item_id, user_id=user.id, status=LOCKED, round=0, version=0,
+                       locked_until=now + timedelta(seconds=project.lock_seconds), created_at=now, updated_at=now)
+        db.add(a)
+        db.flush()  # IntegrityError here = the same person raced themselves: with_retry starts over
+        log_event(db, "assign", user_id=user.id, project_id=project.id, assignment_id=a.id, item_id=item_id)
+        return a
+    return None
+
+
+def get_assignment(db: Session, user: User, assignment_id: int) -> Assignment:
+    """The user's own assignment; :class:`NotFound` for anyone else's (or none)."""
+    a = db.get(Assignment, assignment_id)
+    if a is None or a.user_id != user.id:
+        raise NotFound("no such task")
+    return a
+
+
+def skip(db: Session, user: User, assignment_id: int) -> Assignment:
+    a = get_assignment(db, user, assignment_id)
+    if a.status not in (LOCKED, EXPIRED):
+        raise Conflict(f"a task that is {a.status} cannot be skipped")
+    now = utcnow()
+    old_status, old_version = a.status, a.version
+    res = db.execute(update(Assignment).where(Assignment.id == a.id, Assignment.status == old_status,
+                                              Assignment.version == old_version)
+                     .values(status=SKIPPED, version=Assignment.version + 1, locked_until=None, updated_at=now)
+                     .execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        raise Conflict("the task changed meanwhile; reload it")
+    if old_status == LOCKED:
+        db.execute(update(Item).where(Item.id == a.item_id).values(taken=Item.taken - 1))
+    log_event(db, "skip", user_id=user.id, project_id=a.project_id, assignment_id=a.id)
+    db.flush()
+    db.refresh(a)
+    return a
+
+
+def latest_annotation(db: Session, assignment_id: int) -> Annotation | None:
+    return db.scalar(select(Annotation).where(Annotation.assignment_id == assignment_id)
+                     .order_by(Annotation.round.desc()).limit(1))
+
+
+def submit(db: Session, user: User, assignment_id: int, answer: Any, *,
+           expected_version: int | None = None) -> tuple[Annotation, bool]:
+    """Store ``answer`` for the user's assignment. Returns ``(annotation, duplicate)``:
+    submitting the same answer again returns the stored one with ``duplicate=True``; a
+    different answer for a task already submitted is a :class:`Conflict`. The status change is
+    a conditional update, so two concurrent submissions store exactly one answer."""
+    a = get_assignment(db, user, assignment_id)
+    project = db.get(Project, a.project_id)
+    answer = validate_answer(project.question_schema, a.item.view, answer)
+    if a.status not in OPEN_FOR_SUBMIT:
+        last = latest_annotation(db, a.id)
+        if last is not None and last.answer == answer:
+            return last, True
+        raise Conflict(f"this task is {a.status}; it cannot be answered again")
+    if expected_version is not None and expected_version != a.version:
+        last = latest_annotation(db, a.id)
+        if last is not None and last.answer == answer:
+            return last, True
+        raise Conflict("the task changed since you opened it; reload it")
+    now = utcnow()
+    new_status = SUBMITTED if project.review_rounds > 0 else ACCEPTED
+    old_status, old_version, old_round = a.status, a.version, a.round
+    res = db.execute(update(Assignment).where(Assignment.id == a.id, Assignment.status == old_status,
+                                              Assignment.version == old_version)
+                     .values(status=new_status, round=Assignment.round + 1, version=Assignment.version + 1,
+                             locked_until=None, updated_at=now)
+                     .execution_options(synchronize_session=False))
+    if res.rowcount != 1:
+        db.rollback()
+        last = latest_annotation(db, a.id)
+        if last is not None and last.answer == answer:
+            return last, True
+        raise Conflict("this task was submitted meanwhile")
+    if old_status == EXPIRED:  # the slot went back to the pool: take one again
+        db.execute(update(Item).where(Item.id == a.item_id).values(taken=Item.taken + 1))
+    ann = Annotation(assignment_id=a.id, item_id=a.item_id, user_id=user.id, round=old_round + 1, answer=answer,
+                     created_at=now)
+    db.add(ann)
+    db.flush()
+    log_event(db, "submit", user_id=user.id, project_id=a.project_id, assignment_id=a.id, round=ann.round)
+    db.refresh(a)
+    return ann, False
+
+
+def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[Assignment]:
+    q = select(Assignment).where(Assignment.user_id == user.id)
+    if project_id is not None:
+        q = q.where(Assignment.project_id == project_id)
+    return list(db.scalars(q.order_by(Assignment.updated_at.desc())))
+
+
+def remaining(db: Session, project: Project, user: User) -> int:
+    """How many items ``user`` could still be given (free slot, never seen)."""
+    return db.scalar(select(func.count()).select_from(queue_query(project, user.id).order_by(None).subquery())) or 0
+
+
+__all__ = ["Conflict", "NotFound", "AnswerError", "with_retry", "expire_locks", "next_task", "skip", "submit",
+           "get_assignment", "latest_annotation", "my_tasks", "remaining", "queue_query", "HOLDS_SLOT"]
