@@ -22,8 +22,9 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/datamill corpus build --shared $(SHARED) --output build/demo/warc --files 4
-	$(BIN)/datamill run recipes/fineweb.yaml --input build/demo/warc --output build/demo/out \
-		--workers $(WORKERS) --overwrite
+	# warcio's deliberately broken files ride along: the summary shows them quarantined
+	$(BIN)/datamill run recipes/fineweb.yaml --input build/demo/warc --input $(SHARED)/warc/warcio \
+		--output build/demo/out --workers $(WORKERS) --overwrite
 
 test: install
 	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q
@@ -41,6 +42,7 @@ test-all: install
 anchors: .venv-anchors/.installed
 
 bench: install anchors
+	$(BIN)/python -m pip install -q -e '.[all,bench]'
 	$(BIN)/python benchmarks/eval_extraction.py --shared $(SHARED)
 	$(BIN)/python benchmarks/eval_langid.py --shared $(SHARED)
 	$(BIN)/python benchmarks/bench_fineweb_speed.py --shared $(SHARED) --anchor-python .venv-anchors/bin/python

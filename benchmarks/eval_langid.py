@@ -106,12 +106,13 @@ def confusions(gold_of, preds, n=12):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--shared", help="the shared data folder (default $DATAMILL_SHARED_DATA or ../shared/data)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     ap.add_argument("--no-py3langid", action="store_true", help="skip the py3langid column")
     args = ap.parse_args(argv)
 
     t_start = time.perf_counter()
-    all_data = load_sentences(shared_data_dir())
+    all_data = load_sentences(Path(args.shared) if args.shared else shared_data_dir())
     model = load_model()
     gold_of = {lang: normalize_code(lang) for lang in all_data}
     data = {l: s for l, s in all_data.items() if gold_of[l] in model.labels}
