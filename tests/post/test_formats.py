@@ -246,3 +246,18 @@ def test_write_records_atomic_formats_and_errors(tmp_path, shared_data):
     empty = tmp_path / "empty.json"
     write_records([], str(empty), "openai")
     assert json.loads(empty.read_text()) == []
+
+
+def test_reading_a_datamill_output_folder_reads_only_its_records(tmp_path):
+    from datamill.post.formats import read_records, write_records
+    from datamill.post import schema
+
+    out = tmp_path / "out"
+    (out / ".datamill" / "work").mkdir(parents=True)
+    (out / ".datamill" / "run.json").write_text("{}")
+    recs = [schema.sft(str(i), [schema.message("user", f"q{i}"), schema.message("assistant", f"a{i}")])
+            for i in range(3)]
+    write_records(recs, str(out / "part-00000.jsonl"), "datamill")
+    write_records(recs, str(out / ".datamill" / "work" / "part-00000.jsonl"), "datamill")
+    (out / "stats.json").write_text('{"steps": []}')
+    assert [r["id"] for r in read_records(str(out))] == ["0", "1", "2"]

@@ -184,13 +184,15 @@ class ReadReport:
 
 
 def _files(path: str) -> list[str]:
+    """The files of ``path``, found as the pipeline finds them (hidden files skipped; a datamill
+    output folder gives only its ``part-*`` files, not its stats or side outputs)."""
+    from datamill.io.formats import discover
+
     fs, p = fsspec.core.url_to_fs(path)
     if not fs.exists(p):
         raise DatamillError(f"input {path!r}: no such file or directory")
     if fs.isdir(p):
-        protocol = path.split("://", 1)[0] + "://" if "://" in path else ""
-        return [protocol + f for f in sorted(fs.find(p)) if not os.path.basename(f).startswith(".")
-                and os.path.basename(f) != "dataset_info.json"]
+        return [s.path for s in discover([path]) if os.path.basename(s.path) != "dataset_info.json"]
     return [path]
 
 
