@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 
 import click
 
 from datamill import __version__
-from datamill.core.errors import DatamillError
-
-
-def friendly_errors(fn):
-    """Known errors become one clear line on stderr and exit code 2, not a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DatamillError as exc:
-            click.echo(f"datamill: error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
+from datamill.core.errors import DatamillError, friendly_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

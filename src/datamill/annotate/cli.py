@@ -7,28 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import click
 
-from datamill.core.errors import DatamillError
+from datamill.core.errors import DatamillError, friendly_errors
 
 DB_HELP = "Database URL (SQLite file by default; postgresql+psycopg://user:pw@host/db for teams)."
-
-
-def _friendly(fn):
-    """Like :func:`datamill.cli.friendly_errors` (copied to keep the import one-way)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DatamillError as exc:
-            click.echo(f"datamill: error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def _session(db_url):
@@ -83,7 +67,7 @@ def annotate() -> None:
 @click.option("--cookie-secure", is_flag=True, help="Send cookies over HTTPS only (behind TLS).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="uvicorn worker processes (use with PostgreSQL).")
-@_friendly
+@friendly_errors
 def serve(db_url, host, port, secret, session_hours, data_roots, cookie_secure, workers):
     """Start the web app (HTML at /, JSON API at /api, OpenAPI at /openapi.json and /docs)."""
     import uvicorn
@@ -123,7 +107,7 @@ def app_from_env():
 @click.option("--password", default=None, envvar="DATAMILL_ANNOTATE_PASSWORD",
               help="The password (default: prompt; or $DATAMILL_ANNOTATE_PASSWORD).")
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@_friendly
+@friendly_errors
 def create_user_cmd(username, role, password, db_url):
     """Create a user (the first one should be an admin). API twin: POST /api/users."""
     from datamill.annotate.auth import create_user
@@ -167,7 +151,7 @@ def templates_cmd():
 @click.option("--reviewers", default=None, help="Comma-separated user names.")
 @click.option("--description", default="")
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@_friendly
+@friendly_errors
 def create_project_cmd(name, template, schema_path, data_path, fmt, score_field, overlap, review_rounds, lock_minutes,
                        no_active_learning, labels, criteria, annotators, reviewers, description, db_url):
     """Create a project, optionally importing a dataset and adding members.
@@ -210,7 +194,7 @@ def create_project_cmd(name, template, schema_path, data_path, fmt, score_field,
 @click.argument("username")
 @click.option("--role", default="annotator", show_default=True, type=click.Choice(["annotator", "reviewer"]))
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@_friendly
+@friendly_errors
 def add_member_cmd(project, username, role, db_url):
     """Add USERNAME to PROJECT (name or id). API twin: POST /api/projects/{id}/members."""
     from datamill.annotate.auth import add_member
@@ -231,7 +215,7 @@ def add_member_cmd(project, username, role, db_url):
 @click.option("--format", "fmt", default=None, help="Dataset format (default: detected).")
 @click.option("--score-field", default=None, help="Dotted path of a model score for uncertainty ordering.")
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@_friendly
+@friendly_errors
 def import_cmd(project, path, fmt, score_field, db_url):
     """Import a dataset file or folder into PROJECT. API twin: POST /api/projects/{id}/items."""
     from datamill.annotate.projects import import_records, load_dataset
@@ -261,7 +245,7 @@ def import_cmd(project, path, fmt, score_field, db_url):
 @click.option("--pairs", default="best_worst", show_default=True, type=click.Choice(["best_worst", "all"]))
 @click.option("--min-annotators", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@_friendly
+@friendly_errors
 def export_cmd(project, output, kind, fmt, pairs, min_annotators, db_url):
     """Write PROJECT's accepted annotations as post-training records to OUTPUT.
     API twin: GET /api/projects/{id}/export?kind=…"""
@@ -280,7 +264,7 @@ def export_cmd(project, output, kind, fmt, pairs, min_annotators, db_url):
 @click.argument("project")
 @click.option("--json", "as_json", is_flag=True, help="Print the dashboard as JSON.")
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@_friendly
+@friendly_errors
 def status_cmd(project, as_json, db_url):
     """Progress and agreement of PROJECT. API twin: GET /api/projects/{id}/dashboard."""
     from datamill.annotate.dashboard import dashboard

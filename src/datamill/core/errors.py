@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+
 
 class DatamillError(Exception):
     """Base class: a clear one-line message, shown to the user without a traceback."""
@@ -38,3 +41,18 @@ class RecordError(Exception):
             if value is not None:
                 out[key] = value
         return out
+
+
+def friendly_errors(fn):
+    """For command-line entry points: a :class:`DatamillError` becomes one clear line on
+    stderr and exit code 2, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DatamillError as exc:
+            print(f"datamill: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -33,15 +33,20 @@ _WS = re.compile(r"\s+")
 class ExactDedup(GlobalStep):
     """Drop every record whose text was already seen earlier in the dataset (first one kept)."""
 
+    drop_reason = "exact_duplicate"
+
     def __init__(self, field: str = "text", normalize: bool = False):
         self.field = field
         self.normalize = normalize
 
-    def _key(self, record: Record) -> bytes:
+    def _text(self, record: Record) -> str:
         value = record.get(self.field)
         if value is None:
             value = (record.get("metadata") or {}).get(self.field, "")
-        text = value if isinstance(value, str) else str(value)
+        return value if isinstance(value, str) else str(value)
+
+    def _key(self, record: Record) -> bytes:
+        text = self._text(record)
         if self.normalize:
             text = _WS.sub(" ", text).strip().lower()
         return text.encode("utf-8", "surrogatepass")
@@ -84,8 +89,8 @@ class ExactDedup(GlobalStep):
         for pos, record in enumerate(records):
             stats.n_in += 1
             if pos in drop:
-                stats.dropped["exact_duplicate"] += 1
-                ctx.drop(self, record, "exact_duplicate")
+                stats.dropped[self.drop_reason] += 1
+                ctx.drop(self, record, self.drop_reason)
                 continue
             stats.n_out += 1
             yield record

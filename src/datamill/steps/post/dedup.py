@@ -14,15 +14,11 @@ on both executors. For meaning-level duplicates use ``semantic_dedup`` with ``fi
 
 from __future__ import annotations
 
-import os
-from typing import Iterable, Literal
-
-import numpy as np
+from typing import Literal
 
 from datamill.core.record import Record
-from datamill.core.stats import StepStats
-from datamill.core.step import StepContext, register
-from datamill.steps.dedup.exact import _WS, ExactDedup
+from datamill.core.step import register
+from datamill.steps.dedup.exact import ExactDedup
 from datamill.steps.dedup.minhash import MinHashDedup
 from datamill.steps.post.sides import PROMPT_MODES, prompt_key
 
@@ -45,23 +41,10 @@ class PromptDedup(ExactDedup):
         super().__init__(field="messages", normalize=normalize)
         self.prompt = prompt
 
-    def _key(self, record: Record) -> bytes:
-        text = prompt_key(record, self.prompt)
-        if self.normalize:
-            text = _WS.sub(" ", text).strip().lower()
-        return text.encode("utf-8", "surrogatepass")
+    drop_reason = "duplicate_prompt"
 
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
-        drop = set(np.load(os.path.join(state_dir, f"drop-{shard:05d}.npy")).tolist())
-        for pos, record in enumerate(records):
-            stats.n_in += 1
-            if pos in drop:
-                stats.dropped["duplicate_prompt"] += 1
-                ctx.drop(self, record, "duplicate_prompt")
-                continue
-            stats.n_out += 1
-            yield record
+    def _text(self, record: Record) -> str:
+        return prompt_key(record, self.prompt)
 
 
 @register("prompt_near_dedup")
