@@ -176,6 +176,12 @@ class Event(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+# A request may hold a read and a write connection at once: the pool must hold two per worker
+# thread (anyio's default 40), or under load busy threads wait on each other until the pool
+# times out (500s after 30 s).
+POOL_MAX = 2 * 40 + 10
+
+
 def default_url() -> str:
     return os.environ.get("DATAMILL_ANNOTATE_DB") or "sqlite:///datamill-annotate.db"
 
@@ -195,6 +201,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
             parent = os.path.dirname(os.path.abspath(db))
             if not os.path.isdir(parent):
                 raise DatamillError(f"database URL {url!r}: folder {parent} does not exist")
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", POOL_MAX - 20)
         engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -213,7 +221,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("max_overflow", POOL_MAX - 10)
         try:
             engine = create_engine(parsed, **kwargs)
         except ModuleNotFoundError as exc:

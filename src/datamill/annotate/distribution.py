@@ -103,18 +103,22 @@ def next_task(db: Session, user: User, project: Project) -> Assignment | None:
     if rework is not None:
         return rework
     expire_locks(db, project.id)
-    for item_id in db.scalars(queue_query(project, user.id).limit(25)):
-        res = db.execute(update(Item).where(Item.id == item_id, Item.taken < project.overlap)
-                         .values(taken=Item.taken + 1).execution_options(synchronize_session=False))
-        if res.rowcount != 1:
-            continue  # someone took the last slot meanwhile
-        a = Assignment(project_id=project.id, item_id=item_id, user_id=user.id, status=LOCKED, round=0, version=0,
-                       locked_until=now + timedelta(seconds=project.lock_seconds), created_at=now, updated_at=now)
-        db.add(a)
-        db.flush()  # IntegrityError here = the same person raced themselves: with_retry starts over
-        log_event(db, "assign", user_id=user.id, project_id=project.id, assignment_id=a.id, item_id=item_id)
-        return a
-    return None
+    while True:  # when others took every candidate meanwhile (PostgreSQL), look again
+        candidates = list(db.scalars(queue_query(project, user.id).limit(25)))
+        if not candidates:
+            return None
+        for item_id in candidates:
+            res = db.execute(update(Item).where(Item.id == item_id, Item.taken < project.overlap)
+                             .values(taken=Item.taken + 1).execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                continue  # someone took the last slot meanwhile
+            a = Assignment(project_id=project.id, item_id=item_id, user_id=user.id, status=LOCKED, round=0,
+                           version=0, locked_until=now + timedelta(seconds=project.lock_seconds), created_at=now,
+                           updated_at=now)
+            db.add(a)
+            db.flush()  # IntegrityError here = the same person raced themselves: with_retry starts over
+            log_event(db, "assign", user_id=user.id, project_id=project.id, assignment_id=a.id, item_id=item_id)
+            return a
 
 
 def get_assignment(db: Session, user: User, assignment_id: int) -> Assignment:
