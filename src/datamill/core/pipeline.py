@@ -24,7 +24,7 @@ import orjson
 
 from datamill.core.errors import DatamillError, InputError
 from datamill.core.stats import ReadStats, StepStats
-from datamill.core.step import GlobalStep, Step
+from datamill.core.step import Step
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.formats import READABLE, discover
 

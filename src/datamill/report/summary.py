@@ -36,7 +36,7 @@ def format_summary(stats: dict[str, Any], top: int = 5) -> str:
             reasons.append((n, s["step"], reason))
     if reasons:
         reasons.sort(reverse=True)
-        lines.append(f"  top drop reasons:")
+        lines.append("  top drop reasons:")
         for n, step, reason in reasons[:top]:
             lines.append(f"    {n:>8,}  {reason}  ({step})")
     langs = stats.get("languages") or {}
