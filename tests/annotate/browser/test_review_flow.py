@@ -19,7 +19,8 @@ import pytest
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install playwright").expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+# generous: on a fresh machine the set-up first installs Chromium and PostgreSQL with apt-get
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
 
 N_ITEMS = 6          # rate-and-rank items (the first rows of dpo_en_demo.json)
 N_REWRITE = 2        # write-a-better-answer items
