@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from datamill.core.record import Record
-from datamill.core.step import Filter, Resources, register
-from datamill.steps.quality.language_rules import UNSEGMENTED_LANGUAGES, is_cjk, record_language
-from datamill.text.words import TERMINAL_PUNCTUATION, warm_up, words
+from datamill.core.step import Resources, register
+from datamill.steps.quality.language_rules import UNSEGMENTED_LANGUAGES, is_cjk
+from datamill.steps.quality.rule_filter import RuleFilter
+from datamill.text.words import TERMINAL_PUNCTUATION, words
 
 
 @register("fineweb_quality")
-class FineWebQuality(Filter):
+class FineWebQuality(RuleFilter):
     """Drops a document (blank lines ignored) when
 
     * at most ``line_punct_thr`` of its lines end in terminal punctuation (any Unicode
@@ -51,18 +51,6 @@ class FineWebQuality(Filter):
         self.new_line_ratio = new_line_ratio
         self.default_language = default_language
         self.store_signals = store_signals
-
-    def setup(self) -> None:
-        warm_up(self.default_language)
-
-    def keep(self, record: Record) -> str | None:
-        lang = record_language(record, self.default_language)
-        stats: dict[str, Any] | None = {} if self.store_signals else None
-        reason = self.check(record.get("text") or "", lang, stats)
-        if stats is not None:
-            stats["reason"] = reason
-            record.setdefault("signals", {})["fineweb_quality"] = stats
-        return reason
 
     def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
         full = stats is not None

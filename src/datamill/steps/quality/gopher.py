@@ -14,16 +14,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from datamill.core.record import Record
-from datamill.core.step import Filter, Resources, register
-from datamill.steps.quality.language_rules import (
-    BULLETS,
-    SHORT_WORD_LANGUAGES,
-    STOP_WORDS,
-    UNSEGMENTED_LANGUAGES,
-    record_language,
-)
-from datamill.text.words import PUNCTUATION, warm_up, words
+from datamill.core.step import Resources, register
+from datamill.steps.quality.language_rules import BULLETS, SHORT_WORD_LANGUAGES, STOP_WORDS, UNSEGMENTED_LANGUAGES
+from datamill.steps.quality.rule_filter import RuleFilter
+from datamill.text.words import PUNCTUATION, words
 
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
@@ -46,7 +40,7 @@ def _n_alpha(tokens: tuple[str, ...]) -> int:
 
 
 @register("gopher_quality")
-class GopherQuality(Filter):
+class GopherQuality(RuleFilter):
     """Gopher's quality rules. A document is dropped when
 
     * it has fewer than ``min_doc_words`` or more than ``max_doc_words`` words
@@ -89,18 +83,6 @@ class GopherQuality(Filter):
         self.stop_words = frozenset(w.lower() for w in stop_words) if stop_words else None
         self.default_language = default_language
         self.store_signals = store_signals
-
-    def setup(self) -> None:
-        warm_up(self.default_language)
-
-    def keep(self, record: Record) -> str | None:
-        lang = record_language(record, self.default_language)
-        stats: dict[str, Any] | None = {} if self.store_signals else None
-        reason = self.check(record.get("text") or "", lang, stats)
-        if stats is not None:
-            stats["reason"] = reason
-            record.setdefault("signals", {})["gopher_quality"] = stats
-        return reason
 
     def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
         """First failing rule's reason, or None. Fills ``stats`` (then without early exit)."""
@@ -245,7 +227,7 @@ _DUP_NGRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)
 
 
 @register("gopher_repetition")
-class GopherRepetition(Filter):
+class GopherRepetition(RuleFilter):
     """Gopher's repetition rules (table A1). Drops a document whose
 
     * duplicated paragraphs (split on blank lines) exceed ``dup_para_frac`` of paragraphs or
@@ -278,18 +260,6 @@ class GopherRepetition(Filter):
                            ((5 + i, float(t)) for i, t in enumerate(dup_n_grams)))
         self.default_language = default_language
         self.store_signals = store_signals
-
-    def setup(self) -> None:
-        warm_up(self.default_language)
-
-    def keep(self, record: Record) -> str | None:
-        lang = record_language(record, self.default_language)
-        stats: dict[str, Any] | None = {} if self.store_signals else None
-        reason = self.check(record.get("text") or "", lang, stats)
-        if stats is not None:
-            stats["reason"] = reason
-            record.setdefault("signals", {})["gopher_repetition"] = stats
-        return reason
 
     def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
         if not text:
