@@ -201,7 +201,9 @@ def test_sigkill_in_any_stage_then_rerun_on_ray_gives_the_same_output(shared_dat
             "_dedup_pipeline().run([sys.argv[1]], sys.argv[2], workers=2, executor='ray')")
     at_kill = _start_and_kill(code, [str(inputs), str(out)], out / ".datamill" / "done",
                               lambda markers: len(markers) >= int(total * fraction))
-    assert at_kill < total and not (out / "stats.json").exists()
+    # the driver died before it could finish (no stats.json); tasks Ray had already started may
+    # still complete after the kill, so late in the run every marker can be there
+    assert at_kill >= int(total * fraction) and not (out / "stats.json").exists()
     stats = _dedup_pipeline().run([str(inputs)], str(out), executor="ray", workers=2)
     assert stats["resumed_tasks"] >= int(total * fraction)
     assert read_output(out) == read_output(tmp_path / "reference")
@@ -320,10 +322,21 @@ def _recipes_with_global_steps() -> list[Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", _recipes_with_global_steps(), ids=lambda p: p.name)
 def test_recipes_with_global_steps_keep_the_same_records_on_both_executors(shared_data, tmp_path, recipe):
+    import yaml
+
     from datamill.corpus import build_corpus
 
     corpus = tmp_path / "crawl"
-    build_corpus(str(shared_data), str(corpus), files=4)
+    if (yaml.safe_load(recipe.read_text()).get("input") or {}).get("records"):
+        # post-training recipes read chats and pairs: 120 real records of the matching kind
+        source = "preference/llamafactory/dpo_en_demo.json" if "preference" in recipe.name \
+            else "instruction_sft/llamafactory/alpaca_en_demo.json"
+        rows = json.loads((shared_data / source).read_text(encoding="utf-8"))[:120]
+        corpus.mkdir()
+        for i in range(2):
+            (corpus / f"part-{i}.json").write_text(json.dumps(rows[i::2]), encoding="utf-8")
+    else:
+        build_corpus(str(shared_data), str(corpus), files=4)
     kept = {}
     for executor in ("local", "ray"):
         out = tmp_path / executor
