@@ -57,13 +57,8 @@ class LocalExecutor:
                                        initializer=_init_worker, initargs=(counter, plan))
         try:
             for stage in plan.stages():
-                pending = []
-                for index in range(stage.tasks):
-                    marker = tasks.load_marker(plan, stage.name, stage.marker_index(index))
-                    if marker is not None:
-                        results.append(marker)
-                    else:
-                        pending.append(index)
+                finished, pending = tasks.split_done(plan, stage)
+                results.extend(finished)
                 done = stage.tasks - len(pending)
                 bar.set_postfix_str(f"{stage.name} {done}/{stage.tasks}")
                 if pool is None or len(pending) <= 1:

@@ -202,13 +202,8 @@ class RayExecutor:
             plan_box = [ray.put(plan)]
             largest = self._largest_node()
             for stage in stages:
-                pending = []
-                for index in range(stage.tasks):
-                    marker = tasks.load_marker(plan, stage.name, stage.marker_index(index))
-                    if marker is not None:
-                        results.append(marker)
-                    else:
-                        pending.append(index)
+                finished, pending = tasks.split_done(plan, stage)
+                results.extend(finished)
                 bar.update(stage.tasks - len(pending))
                 bar.set_postfix_str(f"{stage.name} {stage.tasks - len(pending)}/{stage.tasks}")
                 if not pending:

@@ -138,6 +138,19 @@ def load_marker(plan: RunPlan, stage: str, shard: int | None = None) -> dict[str
     return _read_marker(plan.marker(stage, shard))
 
 
+def split_done(plan: RunPlan, stage: PlanStage) -> tuple[list[dict], list[int]]:
+    """The markers of a stage's finished tasks, and the indices of the tasks still to run:
+    how every executor resumes."""
+    done, pending = [], []
+    for index in range(stage.tasks):
+        marker = load_marker(plan, stage.name, stage.marker_index(index))
+        if marker is not None:
+            done.append(marker)
+        else:
+            pending.append(index)
+    return done, pending
+
+
 def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     batch: list[Record] = []
     for r in records:

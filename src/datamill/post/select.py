@@ -246,33 +246,29 @@ def k_center_greedy(X: np.ndarray, budget: int | None = None, *, budget_tokens: 
     return order, radii
 
 
-def random_select(n: int, budget: int | None = None, *, budget_tokens: int | None = None,
-                  costs: np.ndarray | None = None, seed: int = 0) -> list[int]:
-    """A seeded random sample, in draw order; records that do not fit the token budget left are
-    passed over."""
-    b = _Budget(budget, budget_tokens, costs)
+def _take_in_order(order: Sequence[int] | np.ndarray, b: "_Budget") -> list[int]:
+    """Walk ``order`` and keep what fits the budget left, until it is full."""
     out = []
-    for i in np.random.default_rng(seed).permutation(n):
+    for i in order:
         if b.full():
             break
         if b.fits(int(i)):
             out.append(int(i))
             b.take(int(i))
     return out
+
+
+def random_select(n: int, budget: int | None = None, *, budget_tokens: int | None = None,
+                  costs: np.ndarray | None = None, seed: int = 0) -> list[int]:
+    """A seeded random sample, in draw order; records that do not fit the token budget left are
+    passed over."""
+    return _take_in_order(np.random.default_rng(seed).permutation(n), _Budget(budget, budget_tokens, costs))
 
 
 def by_score(scores: np.ndarray, budget: int | None = None, *, budget_tokens: int | None = None,
              costs: np.ndarray | None = None) -> list[int]:
     """The highest scores first (ties keep input order)."""
-    b = _Budget(budget, budget_tokens, costs)
-    out = []
-    for i in np.argsort(-scores, kind="stable"):
-        if b.full():
-            break
-        if b.fits(int(i)):
-            out.append(int(i))
-            b.take(int(i))
-    return out
+    return _take_in_order(np.argsort(-scores, kind="stable"), _Budget(budget, budget_tokens, costs))
 
 
 def cluster_balanced(labels: np.ndarray, budget: int | None = None, *, budget_tokens: int | None = None,
