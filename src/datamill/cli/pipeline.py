@@ -1,0 +1,131 @@
+"""Pipeline commands: run, check, steps, summary, corpus."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from datamill.cli.root import main
+from datamill.core.errors import DatamillError, friendly_errors
+
+
+@main.command()
+@click.argument("recipe", type=str)
+@click.option("--input", "-i", "inputs", multiple=True, required=True,
+              help="Input file, folder or glob (WARC, WET, JSONL[.gz|.zst], Parquet); repeatable.")
+@click.option("--output", "-o", required=True, help="Output folder (records, stats.json, quarantine/).")
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Worker processes; shards are spread over them.")
+@click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="Where tasks run: local processes, or Ray (see docs/ray.md).")
+@click.option("--address", default=None,
+              help="With --executor ray: the Ray cluster to join (HOST:PORT, ray://HOST:10001 or auto); "
+                   "without it a local Ray instance of --workers CPUs is started.")
+@click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/dropped/.")
+@click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@friendly_errors
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet):
+    """Run RECIPE (a YAML file) over the inputs into OUTPUT.
+
+    A killed run resumes when started again with the same arguments: finished shards are
+    skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE).run(inputs, output)`.
+    """
+    from datamill.core.pipeline import Pipeline
+    from datamill.report.summary import format_summary
+
+    if address and executor != "ray":
+        raise DatamillError("--address is for --executor ray")
+    pipeline = Pipeline.from_recipe(recipe)
+    stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
+                         keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet)
+    if not quiet:
+        click.echo(format_summary(stats))
+
+
+@main.command()
+@click.argument("recipe", type=str)
+@friendly_errors
+def check(recipe):
+    """Validate RECIPE without running it, and print the steps it resolves to.
+
+    Python twin: `datamill.core.recipe.load_recipe(RECIPE)`.
+    """
+    from datamill.core.recipe import load_recipe
+
+    parsed = load_recipe(recipe)
+    click.echo(f"{recipe}: OK, {len(parsed.steps)} steps")
+    for step in parsed.steps:
+        click.echo(f"  {step.label:<22} {step.kind:<10} {step.params}")
+
+
+@main.command()
+@click.argument("name", required=False)
+def steps(name):
+    """List the steps recipes can use, or show one step's parameters.
+
+    Python twin: `datamill.core.step.REGISTRY`.
+    """
+    import inspect
+
+    from datamill.core.recipe import load_steps_registry, step_parameters, _type_name
+    from datamill.core.step import REGISTRY
+
+    load_steps_registry()
+    names = [name] if name else sorted(REGISTRY)
+    for n in names:
+        cls = REGISTRY.get(n)
+        if cls is None:
+            click.echo(f"datamill: error: unknown step {n!r}", err=True)
+            sys.exit(2)
+        doc = (inspect.getdoc(cls) or "").split("\n")[0]
+        click.echo(f"{n:<22} {cls.kind:<10} {doc}")
+        if name:
+            for pname, (hint, default) in step_parameters(cls).items():
+                d = "required" if default is inspect.Parameter.empty else f"default {default!r}"
+                click.echo(f"    {pname}: {_type_name(hint)} ({d})")
+
+
+@main.command()
+@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@friendly_errors
+def summary(output):
+    """Print the summary of a finished run from OUTPUT/stats.json."""
+    import orjson
+
+    from datamill.report.summary import format_summary
+
+    path = os.path.join(output, "stats.json")
+    if not os.path.exists(path):
+        raise DatamillError(f"{path}: not found; has the run finished?")
+    with open(path, "rb") as fh:
+        click.echo(format_summary(orjson.loads(fh.read())))
+
+
+
+@main.group()
+def corpus() -> None:
+    """Build corpora from the bundled real data (for the demo and benchmarks)."""
+
+
+@corpus.command("build")
+@click.option("--shared", default=None, help="The shared data folder (default ../shared/data or $DATAMILL_SHARED_DATA).")
+@click.option("--output", "-o", required=True, help="Folder for the WARC files.")
+@click.option("--files", default=4, show_default=True, type=click.IntRange(1, 10_000), help="Number of WARC files.")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 10_000), help="Repeat the pages N times for volume.")
+@friendly_errors
+def corpus_build(shared, output, files, repeat):
+    """Write the real pages of the shared data as WARC.gz files.
+
+    Python twin: `datamill.corpus.build_corpus(shared, output, files=, repeat=)`.
+    """
+    from datamill.corpus import build_corpus, default_shared_dir
+
+    shared = shared or default_shared_dir()
+    if not os.path.isdir(shared):
+        raise DatamillError(f"shared data folder {shared!r} not found (pass --shared PATH)")
+    result = build_corpus(shared, output, files=files, repeat=repeat)
+    click.echo(f"wrote {result.get('pages', '?')} pages into {result.get('files', files)} WARC files under {output}")
+
