@@ -20,11 +20,19 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# With ../shared beside the checkout the demo uses its full set of real pages; in a user's clone
+# without it, the small real sample committed under examples/warc (Apache-2.0, see its SOURCES.txt).
 demo: install
+ifneq ($(wildcard $(SHARED)),)
 	$(BIN)/datamill corpus build --shared $(SHARED) --output build/demo/warc --files 4
 	# warcio's deliberately broken files ride along: the summary shows them quarantined
 	$(BIN)/datamill run recipes/fineweb.yaml --input build/demo/warc --input $(SHARED)/warc/warcio \
 		--output build/demo/out --workers $(WORKERS) --overwrite
+else
+	@echo "datamill demo: $(SHARED) not found; running on the sample in examples/warc"
+	$(BIN)/datamill run recipes/fineweb.yaml --input examples/warc \
+		--output build/demo/out --workers $(WORKERS) --overwrite
+endif
 
 test: install
 	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q

@@ -41,16 +41,9 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.
 
 
 def default_shared_dir() -> str:
-    """``$DATAMILL_SHARED_DATA``, else ``../shared/data`` beside the repository (or the cwd)."""
-    env = os.environ.get("DATAMILL_SHARED_DATA")
-    if env:
-        return env
-    repo = Path(__file__).resolve().parents[2]
-    for cand in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data",
-                 Path.cwd() / "shared" / "data"):
-        if cand.is_dir():
-            return str(cand)
-    return str(repo.parent / "shared" / "data")
+    """``$DATAMILL_SHARED_DATA``, or ``""`` when it is not set: the data folder is always passed
+    in (``--shared PATH`` or the environment); the package never guesses a path beside itself."""
+    return os.environ.get("DATAMILL_SHARED_DATA", "")
 
 
 def repeat_url(url: str, r: int) -> str:

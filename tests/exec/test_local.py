@@ -16,23 +16,14 @@ sys.path.insert(0, str(HERE))
 
 from run_pipeline import pipeline  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from synthetic import write_shards  # noqa: E402
 
-def make_shards(shared_data: Path, folder: Path, n_shards: int = 8, copies: int = 3) -> Path:
-    """Real CCNet documents split over shards, with exact duplicates planted across shards."""
-    docs = []
-    for path in sorted((shared_data / "warc" / "dolma_ccnet_text").glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as fh:
-            docs.extend(json.loads(line) for line in fh)
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for c in range(copies):
-        for i, d in enumerate(docs):
-            rows.append({"id": f"{c}-{i}", "text": d["text"], "url": d.get("url")})
-    for s in range(n_shards):
-        with open(folder / f"shard-{s:02d}.jsonl", "w") as fh:
-            for row in rows[s::n_shards]:
-                fh.write(json.dumps(row) + "\n")
-    return folder
+
+def make_shards(folder: Path, n_shards: int = 8, copies: int = 3) -> Path:
+    """20 synthetic English and Chinese documents split over shards, with exact duplicates
+    planted across shards (the tests make their own data: see tests/synthetic.py)."""
+    return write_shards(folder, n_docs=20, n_shards=n_shards, copies=copies)
 
 
 def read_output(out: Path) -> list[dict]:
@@ -43,12 +34,12 @@ def read_output(out: Path) -> list[dict]:
     return records
 
 
-def test_run_dedups_and_writes_stats(shared_data, tmp_path):
-    inputs = make_shards(shared_data, tmp_path / "in")
+def test_run_dedups_and_writes_stats(tmp_path):
+    inputs = make_shards(tmp_path / "in")
     stats = pipeline(0.0).run([str(inputs)], str(tmp_path / "out"), workers=1)
     records = read_output(tmp_path / "out")
     texts = [r["text"] for r in records]
-    assert len(texts) == len(set(texts)) == 20 - 0 or len(texts) == len(set(texts))
+    assert len(texts) == len(set(texts)) and 0 < len(texts) <= 20
     assert stats["output"]["records"] == len(records)
     assert stats["reader"]["read"] == 60
     dedup = next(s for s in stats["steps"] if s["step"] == "exact_dedup")
@@ -59,15 +50,15 @@ def test_run_dedups_and_writes_stats(shared_data, tmp_path):
         assert r["text"] == r["text"].upper() and r["metadata"]["source"].endswith(".jsonl")
 
 
-def test_workers_give_the_same_output(shared_data, tmp_path):
-    inputs = make_shards(shared_data, tmp_path / "in")
+def test_workers_give_the_same_output(tmp_path):
+    inputs = make_shards(tmp_path / "in")
     pipeline(0.0).run([str(inputs)], str(tmp_path / "one"), workers=1)
     pipeline(0.0).run([str(inputs)], str(tmp_path / "two"), workers=2)
     assert read_output(tmp_path / "one") == read_output(tmp_path / "two")
 
 
-def test_sigkill_then_rerun_gives_the_same_output(shared_data, tmp_path):
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=8, copies=6)
+def test_sigkill_then_rerun_gives_the_same_output(tmp_path):
+    inputs = make_shards(tmp_path / "in", n_shards=8, copies=6)
     reference = tmp_path / "reference"
     pipeline(0.0).run([str(inputs)], str(reference), workers=1)
 
@@ -97,8 +88,8 @@ def test_sigkill_then_rerun_gives_the_same_output(shared_data, tmp_path):
     assert not list(out.rglob(".tmp-*")), "no temporary files may be left behind"
 
 
-def test_output_of_another_run_is_refused(shared_data, tmp_path):
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=2, copies=1)
+def test_output_of_another_run_is_refused(tmp_path):
+    inputs = make_shards(tmp_path / "in", n_shards=2, copies=1)
     pipeline(0.0).run([str(inputs)], str(tmp_path / "out"))
     from datamill import Pipeline
     from datamill.steps.mix.sample import Sample
@@ -111,24 +102,24 @@ def test_output_of_another_run_is_refused(shared_data, tmp_path):
         Pipeline([Sample(rate=0.5)]).run([str(inputs)], str(tmp_path / "other"))
 
 
-def test_parquet_output_loads_with_pyarrow(shared_data, tmp_path):
+def test_parquet_output_loads_with_pyarrow(tmp_path):
     import pyarrow.dataset as ds
 
     from datamill import Pipeline
     from datamill.steps.mix.sample import Sample
 
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=2, copies=1)
+    inputs = make_shards(tmp_path / "in", n_shards=2, copies=1)
     Pipeline([Sample(rate=1.0)], output_format="parquet").run([str(inputs)], str(tmp_path / "out"))
     files = sorted(str(p) for p in (tmp_path / "out").glob("part-*.parquet"))
     table = ds.dataset(files, format="parquet").to_table()
     assert table.num_rows == 20 and {"id", "text", "metadata"} <= set(table.column_names)
 
 
-def test_dropped_side_output(shared_data, tmp_path):
+def test_dropped_side_output(tmp_path):
     from datamill import Pipeline
     from datamill.steps.mix.sample import Sample
 
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=2, copies=1)
+    inputs = make_shards(tmp_path / "in", n_shards=2, copies=1)
     stats = Pipeline([Sample(rate=0.5, seed=1)]).run([str(inputs)], str(tmp_path / "out"), keep_dropped=True)
     dropped = []
     for path in (tmp_path / "out" / "dropped").glob("*.jsonl.gz"):

@@ -166,8 +166,8 @@ def _start_and_kill(code: str, args: list[str], done_dir: Path, ready) -> int:
         _end_session(proc.pid, grace=30)
 
 
-def test_sigkill_then_rerun_on_ray_gives_the_same_output(shared_data, tmp_path):
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=8, copies=6)
+def test_sigkill_then_rerun_on_ray_gives_the_same_output(tmp_path):
+    inputs = make_shards(tmp_path / "in", n_shards=8, copies=6)
     reference = tmp_path / "reference"
     pipeline(0.0).run([str(inputs)], str(reference), workers=1)
 
@@ -190,10 +190,10 @@ def test_sigkill_then_rerun_on_ray_gives_the_same_output(shared_data, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fraction", [0.15, 0.35, 0.55, 0.75, 0.9])
-def test_sigkill_in_any_stage_then_rerun_on_ray_gives_the_same_output(shared_data, tmp_path, fraction):
+def test_sigkill_in_any_stage_then_rerun_on_ray_gives_the_same_output(tmp_path, fraction):
     """Kill the Ray driver after ``fraction`` of all tasks (so in a different stage of the
     global steps each time), rerun on Ray: the same records and counters as a local run."""
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=8, copies=3)
+    inputs = make_shards(tmp_path / "in", n_shards=8, copies=3)
     reference = _dedup_pipeline().run([str(inputs)], str(tmp_path / "reference"), workers=2)
     total = len(list((tmp_path / "reference" / ".datamill" / "done").iterdir()))
     out = tmp_path / "killed"
@@ -241,8 +241,8 @@ def ray_cluster(tmp_path_factory):
         proc.wait()
 
 
-def test_ray_and_local_give_the_same_output(shared_data, tmp_path, ray_cluster):
-    inputs = make_shards(shared_data, tmp_path / "in")
+def test_ray_and_local_give_the_same_output(tmp_path, ray_cluster):
+    inputs = make_shards(tmp_path / "in")
     local = _dedup_pipeline().run([str(inputs)], str(tmp_path / "local"), workers=2)
     on_ray = _dedup_pipeline().run([str(inputs)], str(tmp_path / "ray"), executor="ray", address=ray_cluster)
     assert read_output(tmp_path / "local") == read_output(tmp_path / "ray")
@@ -255,17 +255,17 @@ def test_ray_and_local_give_the_same_output(shared_data, tmp_path, ray_cluster):
     assert read_output(tmp_path / "ray") == read_output(tmp_path / "local")
 
 
-def test_a_failing_task_names_its_stage_and_shard(shared_data, tmp_path, ray_cluster):
+def test_a_failing_task_names_its_stage_and_shard(tmp_path, ray_cluster):
     from datamill import Pipeline
 
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=2, copies=1)
+    inputs = make_shards(tmp_path / "in", n_shards=2, copies=1)
     with pytest.raises(DatamillError, match=r"stage seg0, shard \d \(.*shard-0\d\.jsonl\) failed: "
                                             r"RuntimeError: model file missing"):
         Pipeline([FailingSetup()]).run([str(inputs)], str(tmp_path / "out"), executor="ray", address=ray_cluster)
 
 
-def test_cli_runs_a_recipe_on_ray(shared_data, tmp_path, ray_cluster):
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=4, copies=2)
+def test_cli_runs_a_recipe_on_ray(tmp_path, ray_cluster):
+    inputs = make_shards(tmp_path / "in", n_shards=4, copies=2)
     recipe = tmp_path / "dedup.yaml"
     recipe.write_text("name: dedup\nsteps:\n  - sample: {rate: 0.9, seed: 3}\n  - exact_dedup: {}\n"
                       "output: {format: jsonl, compression: gz}\n")
@@ -288,13 +288,13 @@ def test_address_without_ray_executor_is_refused(tmp_path):
     assert run.returncode == 2 and "--executor ray" in run.stderr
 
 
-def test_an_address_where_nothing_listens_is_one_clear_line(shared_data, tmp_path):
+def test_an_address_where_nothing_listens_is_one_clear_line(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     recipe = tmp_path / "r.yaml"
     recipe.write_text("steps:\n  - sample: {rate: 0.5}\n")
-    inputs = make_shards(shared_data, tmp_path / "in", n_shards=1, copies=1)
+    inputs = make_shards(tmp_path / "in", n_shards=1, copies=1)
     run = subprocess.run([sys.executable, "-m", "datamill.cli", "run", str(recipe), "-i", str(inputs),
                           "-o", str(tmp_path / "o"), "--executor", "ray", "--address", f"127.0.0.1:{port}"],
                          env=_env(), capture_output=True, text=True, timeout=60)

@@ -111,7 +111,7 @@ def corpus() -> None:
 
 
 @corpus.command("build")
-@click.option("--shared", default=None, help="The shared data folder (default ../shared/data or $DATAMILL_SHARED_DATA).")
+@click.option("--shared", default=None, help="The shared data folder (default: $DATAMILL_SHARED_DATA).")
 @click.option("--output", "-o", required=True, help="Folder for the WARC files.")
 @click.option("--files", default=4, show_default=True, type=click.IntRange(1, 10_000), help="Number of WARC files.")
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 10_000), help="Repeat the pages N times for volume.")
@@ -124,6 +124,8 @@ def corpus_build(shared, output, files, repeat):
     from datamill.corpus import build_corpus, default_shared_dir
 
     shared = shared or default_shared_dir()
+    if not shared:
+        raise DatamillError("no shared data folder: pass --shared PATH or set DATAMILL_SHARED_DATA")
     if not os.path.isdir(shared):
         raise DatamillError(f"shared data folder {shared!r} not found (pass --shared PATH)")
     result = build_corpus(shared, output, files=files, repeat=repeat)
