@@ -29,8 +29,9 @@ from typing import Any, Iterable, Literal
 
 from datamill.core.record import Record
 from datamill.core.stats import StepStats
-from datamill.core.step import GlobalStep, Stage, StepContext, register
+from datamill.core.step import GlobalStep, Stage, register
 from datamill.io.atomic import atomic_write_bytes
+from datamill.io.state import StateStore
 from datamill.steps.decontam.index import BUILTIN_BENCHMARKS, NgramIndex, build_index
 
 _CHAT_FIELDS = ("prompt", "instruction", "input", "output", "chosen", "rejected", "response", "completion")
@@ -163,13 +164,13 @@ class Decontaminate(GlobalStep):
                 rid = record.get("id")
                 lines.append(json.dumps({"pos": pos, "id": str(rid) if rid is not None else f"{shard}:{pos}",
                                          "hits": found}))  # ASCII: ids with lone surrogates survive
-        atomic_write_bytes(os.path.join(state_dir, f"hits-{shard:05d}.jsonl"),
-                           ("\n".join(lines) + ("\n" if lines else "")).encode("ascii"))
+        StateStore(state_dir).write_bytes(f"hits-{shard:05d}.jsonl",
+                                          ("\n".join(lines) + ("\n" if lines else "")).encode("ascii"))
         return {"records_scanned": n, "records_contaminated": hit}
 
     def _hits(self, state_dir: str, shard: int) -> list[dict[str, Any]]:
-        with open(os.path.join(state_dir, f"hits-{shard:05d}.jsonl"), encoding="ascii") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        data = StateStore(state_dir).read_bytes(f"hits-{shard:05d}.jsonl").decode("ascii")
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
 
     def _report(self, n_shards: int, state_dir: str) -> dict[str, Any]:
         idx = self._loaded(state_dir)
@@ -204,7 +205,7 @@ class Decontaminate(GlobalStep):
             data = json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:  # a record id with a lone surrogate: escape everything
             data = json.dumps(report, indent=2).encode("ascii")
-        atomic_write_bytes(os.path.join(state_dir, "contamination_report.json"), data)
+        StateStore(state_dir).write_bytes("contamination_report.json", data)
         target = self.report_path
         if target is None:
             root = output_root(state_dir)
@@ -218,12 +219,11 @@ class Decontaminate(GlobalStep):
                 "report": target or os.path.join(state_dir, "contamination_report.json")}
 
     # --- apply -------------------------------------------------------------------------
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
         hits = {h["pos"]: h["hits"] for h in self._hits(state_dir, shard)}
         per_bench = stats.counter("contaminated_by_benchmark")
         for pos, record in enumerate(records):
-            stats.n_in += 1
             found = hits.get(pos)
             if found:
                 signals = record.get("signals")
@@ -233,11 +233,9 @@ class Decontaminate(GlobalStep):
                 for b in sorted({m["benchmark"] for m in found}):
                     per_bench[b] += 1
                 if self.action == "drop":
-                    stats.dropped["contaminated"] += 1
-                    ctx.drop(self, record, "contaminated")
+                    yield record, "contaminated"
                     continue
-            stats.n_out += 1
-            yield record
+            yield record, None
 
 
 def _item_key(item: str) -> tuple:
