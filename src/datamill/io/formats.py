@@ -23,12 +23,18 @@ READABLE = {"warc", "wet", "jsonl", "parquet"}
 
 @dataclass(frozen=True)
 class Shard:
-    """One unit of work: an input file (later: a byte range of one)."""
+    """One unit of work: an input file, or a part of a large one.
+
+    ``start``/``end`` cut a large file into parts: byte offsets for JSONL and WARC (a part owns
+    the lines or records that start in ``[start, end)``), row-group numbers for Parquet.
+    ``end=None`` means to the end of the file."""
 
     index: int
     path: str
     format: str
     size: int = 0
+    start: int = 0
+    end: int | None = None
 
 
 def detect_format(path: str) -> str | None:
