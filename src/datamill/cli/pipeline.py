@@ -11,6 +11,21 @@ from datamill.cli.root import main
 from datamill.core.errors import DatamillError, friendly_errors
 
 
+_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def parse_size(value: str | int) -> int:
+    """``"256MB"`` -> bytes (binary units: 1 KB = 1024 B); a plain number is bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*", str(value), re.I)
+    if not m:
+        raise click.BadParameter(f"{value!r}: expected a size such as 512MB, 2GB or 0")
+    unit = m.group(2).upper()
+    unit = unit if unit.endswith("B") or not unit else unit + "B"
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
 @main.command()
 @click.argument("recipe", type=str)
 @click.option("--input", "-i", "inputs", multiple=True, required=True,
@@ -26,23 +41,31 @@ from datamill.core.errors import DatamillError, friendly_errors
 @click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/dropped/.")
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--split-size", default="1GB", show_default=True, callback=lambda ctx, p, v: parse_size(v),
+              help="Cut input files larger than this into several tasks (JSONL by line, WARC by record, "
+                   "Parquet by row group), e.g. 256MB; 0 never cuts.")
 @friendly_errors
-def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet):
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, split_size):
     """Run RECIPE (a YAML file) over the inputs into OUTPUT.
 
     A killed run resumes when started again with the same arguments: finished shards are
     skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE).run(inputs, output)`.
     """
     from datamill.core.pipeline import Pipeline
-    from datamill.report.summary import format_summary
+    from datamill.report.summary import failure, format_summary
 
     if address and executor != "ray":
         raise DatamillError("--address is for --executor ray")
     pipeline = Pipeline.from_recipe(recipe)
     stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
-                         keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet)
+                         keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet,
+                         split_bytes=split_size)
     if not quiet:
         click.echo(format_summary(stats))
+    why = failure(stats)
+    if why:
+        click.echo(f"datamill: error: {why}", err=True)
+        sys.exit(1)
 
 
 @main.command()

@@ -47,6 +47,8 @@ class RunPlan:
     name: str = "pipeline"
     segments: list[list[int]] = field(default_factory=list)
     globals: list[int] = field(default_factory=list)
+    input_content: dict[str, dict] = field(default_factory=dict)  # path -> content fingerprint
+    split_bytes: int | None = None  # files larger than this were cut into several shards
 
     def __post_init__(self) -> None:
         if not self.segments:
@@ -84,8 +86,11 @@ class RunPlan:
                "text_field": self.text_field, "id_field": self.id_field}
         if self.records is not None:  # only when set, so earlier runs keep their digest
             doc["records"] = self.records
+        if any(s.start or s.end is not None for s in self.shards):
+            doc["ranges"] = [[s.start, s.end] for s in self.shards]
         digest = hashlib.sha256(orjson.dumps(doc, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return {"name": self.name, "digest": digest, **doc}
+        # the inputs' content is compared on its own (so the message can name the changed file)
+        return {"name": self.name, "digest": digest, **doc, "input_content": self.input_content}
 
     def stages(self) -> list["PlanStage"]:
         """Every stage of the run, in order: segments and the stages of global steps."""

@@ -150,7 +150,7 @@ def read_warc(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
         quarantine.add(_os_error_kind(exc), shard.path, f"{type(exc).__name__}: {exc}")
         return
     try:
-        for item in iter_frames(fh, shard.path):
+        for item in iter_frames(fh, shard.path, start=shard.start, end=shard.end):
             if isinstance(item, Broken):
                 quarantine.add(item.kind, shard.path, item.reason, offset=item.offset, **item.extra)
                 continue
@@ -315,13 +315,23 @@ def read_parquet(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
 
     try:
         fh = fsspec.open(shard.path, "rb").open()
+    except OSError as exc:
+        quarantine.add(_os_error_kind(exc), shard.path, f"{type(exc).__name__}: {exc}")
+        return
+    try:
         pf = pq.ParquetFile(fh)
     except Exception as exc:  # noqa: BLE001
+        fh.close()
         quarantine.add("corrupt_parquet", shard.path, f"{type(exc).__name__}: {exc}")
         return
+    groups = None
     row = 0
+    if shard.start or shard.end is not None:  # a run of row groups (datamill.io.split)
+        end = pf.metadata.num_row_groups if shard.end is None else shard.end
+        groups = list(range(shard.start, end))
+        row = sum(pf.metadata.row_group(i).num_rows for i in range(shard.start))
     try:
-        for batch in pf.iter_batches(batch_size=1024):
+        for batch in pf.iter_batches(batch_size=1024, row_groups=groups):
             for obj in batch.to_pylist():
                 row += 1
                 record = _to_record(obj, shard.path, text_field, id_field, f"{shard.path}:{row}")
@@ -347,7 +357,8 @@ def read_shard(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
     ``records`` (a post-training format such as ``alpaca`` or ``auto``): JSON/JSONL rows become
     post-training records (:mod:`datamill.post.formats`); a ``.json`` file holding one array is
     read as an array; rows that do not convert are quarantined with file, line and reason."""
-    stats.files += 1
+    if not shard.start:  # the first (or only) part of the file
+        stats.files += 1
     if shard.size == 0:
         stats.skipped["empty_file"] += 1
         return iter(())

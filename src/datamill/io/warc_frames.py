@@ -33,6 +33,7 @@ MAX_HEADER_BYTES = 1 << 16
 _CHUNK = 1 << 20
 _GZ_MAGIC = b"\x1f\x8b\x08"
 _VERSION_LINE = re.compile(rb"(?:^|\n)WARC/\d")
+_LINE_THEN_VERSION = re.compile(rb"\nWARC/\d")
 _BLANK = b"\r\n"
 
 
@@ -260,14 +261,19 @@ class _Framer:
             self.start += j
 
 
-def _gz_frames(fh: IO[bytes], max_record: int) -> Iterator[Item]:
+def _gz_frames(fh: IO[bytes], max_record: int, start: int = 0, end: int | None = None) -> Iterator[Item]:
     """Records of a gzip file. Usually one record is one member, but a record may span members
     (some writers flush mid-record), so members feed one continuous stream; a corrupt member is
     reported and skipped to the next gzip header, losing the record it held."""
     framer = _Framer(max_record, gz=True)
     buf = b""
-    buf_off = 0  # file offset of buf[0]
+    buf_off = start  # file offset of buf[0]
     eof = False
+    if start:
+        buf_off = _first_record_member(fh, start)
+        if buf_off is None:
+            return
+        fh.seek(buf_off)
 
     def more() -> bytes:
         nonlocal eof
@@ -283,6 +289,8 @@ def _gz_frames(fh: IO[bytes], max_record: int) -> Iterator[Item]:
             yield from framer.feed(b"", final=True)
             return
         member_off = buf_off
+        if end is not None and member_off >= end and not framer.buf.strip(b"\r\n"):
+            return  # the records from here on belong to the next range
         while len(buf) < 3 and not eof:
             buf += more()
         if not buf.startswith(_GZ_MAGIC):
@@ -323,6 +331,33 @@ def _gz_frames(fh: IO[bytes], max_record: int) -> Iterator[Item]:
             buf, buf_off = _next_member(fh, buf, buf_off, more)
 
 
+def _first_record_member(fh: IO[bytes], start: int) -> int | None:
+    """Offset of the first gzip member at or after ``start`` that begins a WARC record (the
+    gzip magic bytes also occur by chance inside compressed data: each candidate is checked
+    by decompressing its first bytes)."""
+    pos = start
+    fh.seek(pos)
+    data = fh.read(_CHUNK)
+    while data:
+        i = data.find(_GZ_MAGIC)
+        while i >= 0:
+            fh.seek(pos + i)
+            head = fh.read(1 << 16)
+            try:
+                out = zlib.decompressobj(31).decompress(head, 64)
+            except zlib.error:
+                out = b""
+            if out.lstrip(b"\r\n").startswith(b"WARC/"):
+                return pos + i
+            i = data.find(_GZ_MAGIC, i + 1)
+        pos += max(1, len(data) - 2)
+        fh.seek(pos)
+        data = fh.read(_CHUNK)
+        if len(data) < 3:
+            return None
+    return None
+
+
 def _next_member(fh, buf: bytes, buf_off: int, more) -> tuple[bytes, int]:
     """Advance to the next gzip header (magic bytes) at or after buf[1:]; ``b""`` if none."""
     start = 1 if buf.startswith(_GZ_MAGIC) else 0
@@ -339,21 +374,54 @@ def _next_member(fh, buf: bytes, buf_off: int, more) -> tuple[bytes, int]:
         start = 0
 
 
-def _stream_frames(stream: IO[bytes], max_record: int) -> Iterator[Item]:
+def _stream_frames(stream: IO[bytes], max_record: int, start: int = 0,
+                   end: int | None = None) -> Iterator[Item]:
     framer = _Framer(max_record)
+    if start:
+        begin = _first_version_line(stream, start)
+        if begin is None:
+            return
+        stream.seek(begin)
+        framer.start = begin
     while True:
         chunk = stream.read(_CHUNK)
+        items = framer.feed(chunk, final=not chunk)
+        for item in items:
+            if end is not None and item.offset >= end:
+                return  # the records from here on belong to the next range
+            yield item
         if not chunk:
-            yield from framer.feed(b"", final=True)
             return
-        yield from framer.feed(chunk)
 
 
-def iter_frames(fh: IO[bytes], path: str, max_record: int = MAX_RECORD_BYTES) -> Iterator[Item]:
-    """Every record of an open WARC file (``.gz``, ``.zst`` or plain), and every break."""
+def _first_version_line(fh: IO[bytes], start: int) -> int | None:
+    """Offset of the first line at or after ``start`` that starts with ``WARC/``."""
+    pos = start - 1
+    fh.seek(pos)
+    data = fh.read(_CHUNK)
+    while data:
+        m = _LINE_THEN_VERSION.search(data)
+        if m is not None:
+            return pos + m.start() + 1
+        pos += max(1, len(data) - 8)
+        fh.seek(pos)
+        data = fh.read(_CHUNK)
+        if len(data) < 7:
+            return None
+    return None
+
+
+def iter_frames(fh: IO[bytes], path: str, max_record: int = MAX_RECORD_BYTES, *,
+                start: int = 0, end: int | None = None) -> Iterator[Item]:
+    """Every record of an open WARC file (``.gz``, ``.zst`` or plain), and every break.
+
+    ``start``/``end`` (``.gz`` and plain files): only the records that start in that byte
+    range (:mod:`datamill.io.split`)."""
     lower = path.lower()
+    if (start or end is not None) and lower.endswith(".zst"):
+        raise ValueError(f"{path}: a .zst file cannot be read by byte range")
     if lower.endswith(".gz"):
-        yield from _gz_frames(fh, max_record)
+        yield from _gz_frames(fh, max_record, start, end)
     elif lower.endswith(".zst"):
         import zstandard
 
@@ -362,4 +430,4 @@ def iter_frames(fh: IO[bytes], path: str, max_record: int = MAX_RECORD_BYTES) ->
         except zstandard.ZstdError as exc:
             yield Broken("corrupt_compression", 0, f"corrupt zstd stream: {exc}")
     else:
-        yield from _stream_frames(fh, max_record)
+        yield from _stream_frames(fh, max_record, start, end)

@@ -9,6 +9,24 @@ def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:5.1f}%" if whole else "    -"
 
 
+def failure(stats: dict[str, Any]) -> str | None:
+    """Why a finished run produced nothing useful, or None: every record it met was
+    quarantined (unreadable input, or a step failing on every record). A run whose filters
+    dropped everything is not a failure."""
+    quarantined = sum((stats.get("quarantine") or {}).values())
+    if not quarantined or stats["output"]["records"]:
+        return None
+    if any(sum(s["dropped"].values()) for s in stats["steps"]):
+        return None
+    kinds = _fmt_counts(stats["quarantine"])
+    return (f"every record was quarantined ({quarantined:,}: {kinds}); nothing was written. "
+            f"See {run_file_hint(stats)} for the file, offset or line and reason of each")
+
+
+def run_file_hint(stats: dict[str, Any]) -> str:
+    return f"{stats['output_dir']}/quarantine/"
+
+
 def format_summary(stats: dict[str, Any], top: int = 5) -> str:
     reader = stats["reader"]
     lines = []
@@ -53,6 +71,9 @@ def format_summary(stats: dict[str, Any], top: int = 5) -> str:
         lines.append(f"  peak memory per worker: {stats['peak_rss_mb_per_worker']:,.0f} MB")
     lines.append(f"  output: {stats['output_dir']} ({len(stats['output']['files'])} files, "
                  f"{stats['output']['format']}); stats: {stats['output_dir']}/stats.json")
+    why = failure(stats)
+    if why:
+        lines.append(f"  FAILED: {why}")
     return "\n".join(lines)
 
 
