@@ -40,8 +40,25 @@ def test_split_size_option(tmp_path):
     result = CliRunner().invoke(main, ["run", _recipe(tmp_path), "-i", str(big), "-o", str(tmp_path / "out"),
                                        "--split-size", "16KB", "-q"])
     assert result.exit_code == 0, result.output
-    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    stats = json.loads((tmp_path / "out" / ".datamill" / "stats.json").read_text())
     assert len(stats["output"]["files"]) > 1 and stats["output"]["records"] == 200
     result = CliRunner().invoke(main, ["run", _recipe(tmp_path), "-i", str(big), "-o", str(tmp_path / "o3"),
                                        "--split-size", "lots"])
     assert result.exit_code == 2 and "expected a size" in result.output
+
+
+def test_summary_reads_the_new_and_the_old_layout(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": "a", "text": "hello 世界"}, ensure_ascii=False) + "\n")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["run", _recipe(tmp_path), "-i", str(good), "-o", str(out), "-q"]).exit_code == 0
+    assert not (out / "stats.json").exists() and (out / ".datamill" / "stats.json").exists()
+    result = CliRunner().invoke(main, ["summary", str(out)])
+    assert result.exit_code == 0 and "kept 1 of 1" in result.output
+    # a run written before the .datamill/ layout kept stats.json beside the records
+    (out / ".datamill" / "stats.json").rename(out / "stats.json")
+    result = CliRunner().invoke(main, ["summary", str(out)])
+    assert result.exit_code == 0 and "kept 1 of 1" in result.output
+    (out / "stats.json").unlink()
+    result = CliRunner().invoke(main, ["summary", str(out)])
+    assert result.exit_code == 2 and "has the run" in result.output

@@ -30,7 +30,8 @@ def parse_size(value: str | int) -> int:
 @click.argument("recipe", type=str)
 @click.option("--input", "-i", "inputs", multiple=True, required=True,
               help="Input file, folder or glob (WARC, WET, JSONL[.gz|.zst], Parquet); repeatable.")
-@click.option("--output", "-o", required=True, help="Output folder (records, stats.json, quarantine/).")
+@click.option("--output", "-o", required=True,
+              help="Output folder: records part-*, and the run's stats.json, quarantine/ and dropped/ in .datamill/.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 1024),
               help="Worker processes; shards are spread over them.")
 @click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
@@ -38,7 +39,7 @@ def parse_size(value: str | int) -> int:
 @click.option("--address", default=None,
               help="With --executor ray: the Ray cluster to join (HOST:PORT, ray://HOST:10001 or auto); "
                    "without it a local Ray instance of --workers CPUs is started.")
-@click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/dropped/.")
+@click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/.datamill/dropped/.")
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--split-size", default="1GB", show_default=True, callback=lambda ctx, p, v: parse_size(v),
@@ -112,19 +113,17 @@ def steps(name):
 
 
 @main.command()
-@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.argument("output", type=str)
 @friendly_errors
 def summary(output):
-    """Print the summary of a finished run from OUTPUT/stats.json."""
-    import orjson
+    """Print the summary of a finished run (OUTPUT/.datamill/stats.json, or OUTPUT/stats.json
+    for runs written before that layout).
 
-    from datamill.report.summary import format_summary
+    Python twin: `datamill.report.summary.load_stats(OUTPUT)` and `format_summary(stats)`.
+    """
+    from datamill.report.summary import format_summary, load_stats
 
-    path = os.path.join(output, "stats.json")
-    if not os.path.exists(path):
-        raise DatamillError(f"{path}: not found; has the run finished?")
-    with open(path, "rb") as fh:
-        click.echo(format_summary(orjson.loads(fh.read())))
+    click.echo(format_summary(load_stats(output)))
 
 
 

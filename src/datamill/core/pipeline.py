@@ -27,6 +27,7 @@ from datamill.core.stats import ReadStats, StepStats
 from datamill.core.step import Step
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.formats import READABLE, content_fingerprint, discover
+from datamill.io.layout import stats_path
 from datamill.io.split import DEFAULT_SPLIT_BYTES, split_shards
 
 
@@ -92,7 +93,7 @@ class Pipeline:
             batch_size: int = 256, address: str | None = None,
             split_bytes: int | None = DEFAULT_SPLIT_BYTES) -> dict[str, Any]:
         """Run over ``inputs`` into ``output``; resumes a killed run; returns the stats dict
-        (also written to ``output/stats.json``). ``executor="ray"`` runs the same tasks on Ray:
+        (also written to ``output/.datamill/stats.json``). ``executor="ray"`` runs the same tasks on Ray:
         a private local instance of ``workers`` CPUs, or the cluster at ``address``. Input files
         larger than ``split_bytes`` are cut into several tasks."""
         if isinstance(inputs, str):
@@ -112,10 +113,13 @@ class Pipeline:
         else:
             raise DatamillError(f"unknown executor {executor!r}: expected 'local' or 'ray'")
         stats = merge_results(plan, results)
+        if plan.output_format == "parquet":  # one schema for every part (datamill.io.parquet_schema)
+            from datamill.io.parquet_schema import unify_parts
+
+            stats["output"]["schema"] = unify_parts([plan.final_path(s.index) for s in plan.shards])
         stats.update({"executor": executor, "workers": workers, "resumed_tasks": resumed,
                       "seconds": round(time.perf_counter() - t0, 3)})
-        atomic_write_bytes(os.path.join(output, "stats.json"),
-                           orjson.dumps(stats, option=orjson.OPT_INDENT_2, default=str))
+        atomic_write_bytes(stats_path(output), orjson.dumps(stats, option=orjson.OPT_INDENT_2, default=str))
         return stats
 
 

@@ -9,7 +9,8 @@ A global step, so that one report covers the whole run:
    (``hits-<shard>.jsonl``: position, record id, items hit with their overlap).
 3. ``report`` (single): merges the hits into ``contamination_report.json`` -- per benchmark,
    which items were hit and by which records -- in the state folder and in the run's output
-   folder (``OUTPUT/contamination_report.json``; ``report_path`` puts it elsewhere).
+   folder (``OUTPUT/.datamill/reports/contamination_report.json``; ``report_path`` puts it
+   elsewhere).
 4. apply (per shard): writes the signal ``contamination`` (a list of ``{benchmark, item,
    overlap, fraction}``) on the records that matched and, with ``action="drop"``, drops them
    with the reason ``contaminated``.
@@ -31,6 +32,7 @@ from datamill.core.record import Record
 from datamill.core.stats import StepStats
 from datamill.core.step import GlobalStep, Stage, register
 from datamill.io.atomic import atomic_write_bytes
+from datamill.io.layout import report_path as run_report_path
 from datamill.io.state import StateStore
 from datamill.steps.decontam.index import BUILTIN_BENCHMARKS, NgramIndex, build_index
 
@@ -211,7 +213,7 @@ class Decontaminate(GlobalStep):
             root = output_root(state_dir)
             if root is not None:
                 suffix = "" if self.label == self.name else "-" + self.label.replace("#", "")
-                target = os.path.join(root, f"contamination_report{suffix}.json")
+                target = run_report_path(root, f"contamination_report{suffix}.json")
         if target:
             atomic_write_bytes(target, data)
         return {"records_contaminated_total": n_records,
