@@ -191,8 +191,9 @@ def run_datamill(args, mode: str, inp: Path, out: Path, logs: Path) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
     r = run_measured(cmd, env=env, log=logs / f"datamill_{mode}.log")
     stats = {}
-    if (out / "stats.json").exists():
-        stats = json.loads((out / "stats.json").read_text())
+    stats_file = out / ".datamill" / "stats.json"
+    if stats_file.exists():
+        stats = json.loads(stats_file.read_text())
     timeouts = None
     for step in stats.get("steps", []):
         dropped = step.get("dropped") or {}

@@ -187,7 +187,7 @@ def run_datamill(inp: str, out: str, workers: int, threshold: float) -> dict:
                 c = (r.get("signals") or {}).get("minhash_cluster")
                 if c is not None:
                     clusters[r["id"]] = c
-    for path in sorted(glob.glob(os.path.join(out, "run", "dropped", "*.jsonl.gz"))):
+    for path in sorted(glob.glob(os.path.join(out, "run", ".datamill", "dropped", "*.jsonl.gz"))):
         with gzip.open(path, "rt") as fh:
             for line in fh:
                 r = json.loads(line)

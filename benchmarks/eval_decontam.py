@@ -245,7 +245,7 @@ def main() -> int:
         t1 = time.perf_counter()
         stats = Pipeline([Decontaminate(benchmarks_dir=BENCH, action="tag")]).run([inp], out, workers=2)
         secs = time.perf_counter() - t1
-        with open(os.path.join(out, "contamination_report.json"), encoding="utf-8") as fh:
+        with open(os.path.join(out, ".datamill", "reports", "contamination_report.json"), encoding="utf-8") as fh:
             report = json.load(fh)
         same = report["records_contaminated"] == len(flagged)
         print(f"\npipeline run (2 shards, 2 workers, {secs:.1f}s): {report['records_contaminated']} records "

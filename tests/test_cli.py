@@ -44,9 +44,9 @@ def test_run_jsonl_with_bad_lines_completes_and_reports(tmp_path):
     result = CliRunner().invoke(main, ["run", str(recipe), "-i", str(data), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "quarantined" in result.output and "malformed_json 1" in result.output
-    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    stats = json.loads((tmp_path / "out" / ".datamill" / "stats.json").read_text())
     assert stats["quarantine"] == {"malformed_json": 1, "invalid_utf8": 1}
-    lines = (tmp_path / "out" / "quarantine" / "seg0-00000.jsonl").read_text().splitlines()
+    lines = (tmp_path / "out" / ".datamill" / "quarantine" / "seg0-00000.jsonl").read_text().splitlines()
     assert sorted(json.loads(l)["line"] for l in lines) == [2, 3]
     summary = CliRunner().invoke(main, ["summary", str(tmp_path / "out")])
     assert "kept 2 of 2" in summary.output

@@ -44,7 +44,7 @@ def test_run_dedups_and_writes_stats(tmp_path):
     assert stats["reader"]["read"] == 60
     dedup = next(s for s in stats["steps"] if s["step"] == "exact_dedup")
     assert dedup["dropped"]["exact_duplicate"] == dedup["in"] - len(set(texts))
-    on_disk = json.loads((tmp_path / "out" / "stats.json").read_text())
+    on_disk = json.loads((tmp_path / "out" / ".datamill" / "stats.json").read_text())
     assert on_disk["output"]["records"] == len(records)
     for r in records:
         assert r["text"] == r["text"].upper() and r["metadata"]["source"].endswith(".jsonl")
@@ -79,12 +79,12 @@ def test_sigkill_then_rerun_gives_the_same_output(tmp_path):
     proc.wait()
     finished = len(list(done_dir.glob("seg0-*.json")))
     assert 2 <= finished < 8, "the kill must land in the middle of the first stage"
-    assert not (out / "stats.json").exists()
+    assert not (out / ".datamill" / "stats.json").exists()
 
     stats = pipeline(0.5).run([str(inputs)], str(out), workers=2)
     assert stats["resumed_tasks"] >= 2
     assert read_output(out) == read_output(reference)
-    assert stats["reader"]["read"] == json.loads((reference / "stats.json").read_text())["reader"]["read"]
+    assert stats["reader"]["read"] == json.loads((reference / ".datamill" / "stats.json").read_text())["reader"]["read"]
     assert not list(out.rglob(".tmp-*")), "no temporary files may be left behind"
 
 
@@ -122,7 +122,7 @@ def test_dropped_side_output(tmp_path):
     inputs = make_shards(tmp_path / "in", n_shards=2, copies=1)
     stats = Pipeline([Sample(rate=0.5, seed=1)]).run([str(inputs)], str(tmp_path / "out"), keep_dropped=True)
     dropped = []
-    for path in (tmp_path / "out" / "dropped").glob("*.jsonl.gz"):
+    for path in (tmp_path / "out" / ".datamill" / "dropped").glob("*.jsonl.gz"):
         with gzip.open(path, "rt") as fh:
             dropped.extend(json.loads(line) for line in fh)
     assert len(dropped) == sum(stats["steps"][0]["dropped"].values()) > 0

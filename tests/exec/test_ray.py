@@ -179,12 +179,12 @@ def test_sigkill_then_rerun_on_ray_gives_the_same_output(tmp_path):
                     lambda markers: sum(m.startswith("seg0-") for m in markers) >= 2)
     finished = len(list(done_dir.glob("seg0-*.json")))
     assert 2 <= finished < 8, "the kill must land in the middle of the first stage"
-    assert not (out / "stats.json").exists()
+    assert not (out / ".datamill" / "stats.json").exists()
 
     stats = pipeline(0.5).run([str(inputs)], str(out), workers=2, executor="ray")
     assert stats["executor"] == "ray" and stats["resumed_tasks"] >= 2
     assert read_output(out) == read_output(reference)
-    assert stats["reader"]["read"] == json.loads((reference / "stats.json").read_text())["reader"]["read"]
+    assert stats["reader"]["read"] == json.loads((reference / ".datamill" / "stats.json").read_text())["reader"]["read"]
     assert not list(out.rglob(".tmp-*")), "no temporary files may be left behind"
 
 
@@ -203,7 +203,7 @@ def test_sigkill_in_any_stage_then_rerun_on_ray_gives_the_same_output(tmp_path, 
                               lambda markers: len(markers) >= int(total * fraction))
     # the driver died before it could finish (no stats.json); tasks Ray had already started may
     # still complete after the kill, so late in the run every marker can be there
-    assert at_kill >= int(total * fraction) and not (out / "stats.json").exists()
+    assert at_kill >= int(total * fraction) and not (out / ".datamill" / "stats.json").exists()
     stats = _dedup_pipeline().run([str(inputs)], str(out), executor="ray", workers=2)
     assert stats["resumed_tasks"] >= int(total * fraction)
     assert read_output(out) == read_output(tmp_path / "reference")

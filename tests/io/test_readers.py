@@ -119,7 +119,7 @@ def test_non_html_is_skipped_and_counted(shared_data):
     assert records == [] and stats.skipped["non_html"] == 3
 
 
-@pytest.mark.parametrize("name,kind", [("example-trunc.warc", "warc_parse_error"),
+@pytest.mark.parametrize("name,kind", [("example-trunc.warc", "warc_bad_content_length"),
                                        ("example.arc.gz", "unsupported_format")])
 def test_broken_warcio_files_are_quarantined(shared_data, name, kind):
     records, stats, q = _read(shared_data / "warc" / "warcio" / name)

@@ -74,7 +74,7 @@ def test_pipeline_reads_post_training_records(tmp_path, shared_data):
     assert stats["reader"]["skipped"] == {"dataset_info": 1}
     rows = [orjson.loads(x) for f in sorted((tmp_path / "out").glob("part-*.jsonl.gz")) for x in gzip.open(f)]
     assert {r["kind"] for r in rows} == {"sft"} and rows[0]["id"] == "a.json[0]"
-    q = [orjson.loads(x) for f in (tmp_path / "out" / "quarantine").glob("*.jsonl") for x in open(f, "rb")]
+    q = [orjson.loads(x) for f in (tmp_path / "out" / ".datamill" / "quarantine").glob("*.jsonl") for x in open(f, "rb")]
     assert q[0]["line"] == 2 and q[0]["source"].endswith("b.jsonl") and "robot" in q[0]["reason"]
 
 

@@ -11,11 +11,27 @@ from datamill.cli.root import main
 from datamill.core.errors import DatamillError, friendly_errors
 
 
+_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+
+
+def parse_size(value: str | int) -> int:
+    """``"256MB"`` -> bytes (binary units: 1 KB = 1024 B); a plain number is bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*", str(value), re.I)
+    if not m:
+        raise click.BadParameter(f"{value!r}: expected a size such as 512MB, 2GB or 0")
+    unit = m.group(2).upper()
+    unit = unit if unit.endswith("B") or not unit else unit + "B"
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
 @main.command()
 @click.argument("recipe", type=str)
 @click.option("--input", "-i", "inputs", multiple=True, required=True,
               help="Input file, folder or glob (WARC, WET, JSONL[.gz|.zst], Parquet); repeatable.")
-@click.option("--output", "-o", required=True, help="Output folder (records, stats.json, quarantine/).")
+@click.option("--output", "-o", required=True,
+              help="Output folder: records part-*, and the run's stats.json, quarantine/ and dropped/ in .datamill/.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 1024),
               help="Worker processes; shards are spread over them.")
 @click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
@@ -23,26 +39,34 @@ from datamill.core.errors import DatamillError, friendly_errors
 @click.option("--address", default=None,
               help="With --executor ray: the Ray cluster to join (HOST:PORT, ray://HOST:10001 or auto); "
                    "without it a local Ray instance of --workers CPUs is started.")
-@click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/dropped/.")
+@click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/.datamill/dropped/.")
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--split-size", default="1GB", show_default=True, callback=lambda ctx, p, v: parse_size(v),
+              help="Cut input files larger than this into several tasks (JSONL by line, WARC by record, "
+                   "Parquet by row group), e.g. 256MB; 0 never cuts.")
 @friendly_errors
-def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet):
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, split_size):
     """Run RECIPE (a YAML file) over the inputs into OUTPUT.
 
     A killed run resumes when started again with the same arguments: finished shards are
     skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE).run(inputs, output)`.
     """
     from datamill.core.pipeline import Pipeline
-    from datamill.report.summary import format_summary
+    from datamill.report.summary import failure, format_summary
 
     if address and executor != "ray":
         raise DatamillError("--address is for --executor ray")
     pipeline = Pipeline.from_recipe(recipe)
     stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
-                         keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet)
+                         keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet,
+                         split_bytes=split_size)
     if not quiet:
         click.echo(format_summary(stats))
+    why = failure(stats)
+    if why:
+        click.echo(f"datamill: error: {why}", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -89,19 +113,17 @@ def steps(name):
 
 
 @main.command()
-@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.argument("output", type=str)
 @friendly_errors
 def summary(output):
-    """Print the summary of a finished run from OUTPUT/stats.json."""
-    import orjson
+    """Print the summary of a finished run (OUTPUT/.datamill/stats.json, or OUTPUT/stats.json
+    for runs written before that layout).
 
-    from datamill.report.summary import format_summary
+    Python twin: `datamill.report.summary.load_stats(OUTPUT)` and `format_summary(stats)`.
+    """
+    from datamill.report.summary import format_summary, load_stats
 
-    path = os.path.join(output, "stats.json")
-    if not os.path.exists(path):
-        raise DatamillError(f"{path}: not found; has the run finished?")
-    with open(path, "rb") as fh:
-        click.echo(format_summary(orjson.loads(fh.read())))
+    click.echo(format_summary(load_stats(output)))
 
 
 

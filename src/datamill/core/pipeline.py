@@ -26,7 +26,9 @@ from datamill.core.errors import DatamillError, InputError
 from datamill.core.stats import ReadStats, StepStats
 from datamill.core.step import Step
 from datamill.io.atomic import atomic_write_bytes
-from datamill.io.formats import READABLE, discover
+from datamill.io.formats import READABLE, content_fingerprint, discover
+from datamill.io.layout import stats_path
+from datamill.io.split import DEFAULT_SPLIT_BYTES, split_shards
 
 
 class Pipeline:
@@ -68,25 +70,36 @@ class Pipeline:
                    records=recipe.input.get("records"))
 
     def plan(self, inputs: Sequence[str], output: str, *, keep_dropped: bool = False,
-             batch_size: int = 256):
+             batch_size: int = 256, split_bytes: int | None = DEFAULT_SPLIT_BYTES):
+        """The run's tasks: one shard per input file, or several for a file larger than
+        ``split_bytes`` (JSONL by line, WARC by record, Parquet by row group; 0 or None: never
+        split). Records each readable input's content fingerprint for an honest resume."""
         from datamill.exec.tasks import RunPlan
 
         if not inputs:
             raise InputError("no input given: pass at least one --input PATH")
-        shards = discover(list(inputs), self.input_format)
+        if split_bytes is not None and split_bytes < 0:
+            raise DatamillError(f"split_bytes must be >= 0 (0: never split), not {split_bytes}")
+        files = discover(list(inputs), self.input_format)
+        content = {s.path: content_fingerprint(s.path) for s in files if s.format in READABLE}
+        shards = split_shards(files, split_bytes)
         return RunPlan(steps=self.steps, shards=shards, output=output, output_format=self.output_format,
                        compression=self.compression, text_field=self.text_field, id_field=self.id_field, records=self.records,
-                       keep_dropped=keep_dropped, batch_size=batch_size, name=self.name)
+                       keep_dropped=keep_dropped, batch_size=batch_size, name=self.name,
+                       input_content=content, split_bytes=split_bytes or None)
 
     def run(self, inputs: Sequence[str] | str, output: str, *, workers: int = 1, executor: str = "local",
             keep_dropped: bool = False, overwrite: bool = False, progress: bool = False,
-            batch_size: int = 256, address: str | None = None) -> dict[str, Any]:
+            batch_size: int = 256, address: str | None = None,
+            split_bytes: int | None = DEFAULT_SPLIT_BYTES) -> dict[str, Any]:
         """Run over ``inputs`` into ``output``; resumes a killed run; returns the stats dict
-        (also written to ``output/stats.json``). ``executor="ray"`` runs the same tasks on Ray:
-        a private local instance of ``workers`` CPUs, or the cluster at ``address``."""
+        (also written to ``output/.datamill/stats.json``). ``executor="ray"`` runs the same tasks on Ray:
+        a private local instance of ``workers`` CPUs, or the cluster at ``address``. Input files
+        larger than ``split_bytes`` are cut into several tasks."""
         if isinstance(inputs, str):
             inputs = [inputs]
-        plan = self.plan(inputs, output, keep_dropped=keep_dropped, batch_size=batch_size)
+        plan = self.plan(inputs, output, keep_dropped=keep_dropped, batch_size=batch_size,
+                         split_bytes=split_bytes)
         resumed = _prepare_output(plan, overwrite)
         t0 = time.perf_counter()
         if executor == "local":
@@ -100,10 +113,13 @@ class Pipeline:
         else:
             raise DatamillError(f"unknown executor {executor!r}: expected 'local' or 'ray'")
         stats = merge_results(plan, results)
+        if plan.output_format == "parquet":  # one schema for every part (datamill.io.parquet_schema)
+            from datamill.io.parquet_schema import unify_parts
+
+            stats["output"]["schema"] = unify_parts([plan.final_path(s.index) for s in plan.shards])
         stats.update({"executor": executor, "workers": workers, "resumed_tasks": resumed,
                       "seconds": round(time.perf_counter() - t0, 3)})
-        atomic_write_bytes(os.path.join(output, "stats.json"),
-                           orjson.dumps(stats, option=orjson.OPT_INDENT_2, default=str))
+        atomic_write_bytes(stats_path(output), orjson.dumps(stats, option=orjson.OPT_INDENT_2, default=str))
         return stats
 
 
@@ -124,6 +140,12 @@ def _prepare_output(plan, overwrite: bool) -> int:
         if previous.get("digest") != fingerprint["digest"]:
             raise DatamillError(f"output {plan.output!r} holds a run with a different recipe or inputs: "
                                 f"choose a new folder or pass --overwrite to start again")
+        changed = _changed_inputs(previous.get("input_content") or {}, fingerprint.get("input_content") or {})
+        if changed:
+            raise DatamillError(f"output {plan.output!r} was started from inputs that have changed since: "
+                                f"{'; '.join(changed[:5])}" + (f" (and {len(changed) - 5} more)" if len(changed) > 5 else "")
+                                + ". Resuming would mix old and new records: restore the inputs, choose a new "
+                                  "folder, or pass --overwrite to start again")
         _remove_stale_temporaries(fs, out)
         done = plan.meta("done")
         dfs, dpath = fsspec.core.url_to_fs(done)
@@ -131,6 +153,22 @@ def _prepare_output(plan, overwrite: bool) -> int:
     fs.makedirs(out, exist_ok=True)
     atomic_write_bytes(meta, orjson.dumps(fingerprint, option=orjson.OPT_INDENT_2, default=str))
     return 0
+
+
+def _changed_inputs(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Input files whose content fingerprint differs from the one the run started with (a run
+    from before fingerprints were recorded has none, and is not checked)."""
+    from datamill.io.formats import fingerprint_changes
+
+    out = []
+    for path, old in previous.items():
+        new = current.get(path)
+        if new is None:
+            continue  # a missing input changes the digest, reported above
+        diff = fingerprint_changes(old, new)
+        if diff:
+            out.append(f"{path} ({', '.join(diff)})")
+    return out
 
 
 def _remove_stale_temporaries(fs, out: str) -> None:
@@ -183,7 +221,7 @@ def merge_results(plan, results: list[dict]) -> dict[str, Any]:
         languages.update(s.counters.get("languages", {}))
     return {
         "pipeline": plan.name,
-        "inputs": [s.path for s in plan.shards],
+        "inputs": list(dict.fromkeys(s.path for s in plan.shards)),
         "output_dir": plan.output,
         "reader": reader.to_dict(),
         "steps": [s.to_dict() for s in steps],

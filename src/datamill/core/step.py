@@ -299,9 +299,14 @@ class GlobalStep(Step, abc.ABC):
        it) and writes what it needs under ``state_dir`` (one file per shard, atomically).
     2. ``reduce`` (single): ``reduce`` reads every shard's summary and writes its decisions.
 
-    Then ``apply_shard`` runs per shard, before the steps after it, and keeps or drops records.
-    A step with more stages (MinHash: signatures, buckets per band, clusters) overrides
-    ``stages()`` and ``run_stage()``.
+    Then ``apply_shard`` runs per shard, before the steps after it, and keeps or drops records:
+    a step defines ``decide_shard``, which yields each record with its drop reason (None to
+    keep), and the base class counts records in, out and dropped per reason and hands drops to
+    the side output. A step with more stages (MinHash: signatures, buckets per band, clusters)
+    overrides ``stages()`` and ``run_stage()``.
+
+    ``state_dir`` is a folder path or an fsspec URL (``memory://``, ``s3://``): read and write
+    it through ``datamill.io.state.StateStore``, never with local file functions.
     """
 
     kind = "global"
@@ -327,7 +332,20 @@ class GlobalStep(Step, abc.ABC):
         """Decide from every shard's summary; return counters for the summary."""
         raise TypeError(f"{type(self).__name__} must define reduce() or its own stages")
 
-    @abc.abstractmethod
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
+        """Yield ``(record, reason)`` for every record of this shard, in order: ``reason`` is
+        None to keep the record, or why it is dropped. ``stats`` is for extra counters only."""
+        raise TypeError(f"{type(self).__name__} must define decide_shard() or apply_shard()")
+
     def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
                     stats: StepStats, ctx: StepContext) -> Iterable[Record]:
-        """Yield the records of this shard that survive the decision."""
+        """Yield the records of this shard that survive the decision, counting what it drops."""
+        for record, reason in self.decide_shard(records, shard, state_dir, stats):
+            stats.n_in += 1
+            if reason:
+                stats.dropped[reason] += 1
+                ctx.drop(self, record, reason)
+                continue
+            stats.n_out += 1
+            yield record

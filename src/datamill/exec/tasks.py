@@ -26,10 +26,11 @@ from datamill.core.stats import ReadStats, StepStats
 from datamill.core.step import GlobalStep, Step, StepContext
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.formats import Shard
+from datamill.io.layout import RUN_DIR, dropped_dir, quarantine_dir
 from datamill.io.readers import Quarantine, read_shard
 from datamill.io.writers import JsonlWriter, open_writer, output_suffix
 
-META_DIR = ".datamill"
+META_DIR = RUN_DIR
 
 
 @dataclass
@@ -47,6 +48,8 @@ class RunPlan:
     name: str = "pipeline"
     segments: list[list[int]] = field(default_factory=list)
     globals: list[int] = field(default_factory=list)
+    input_content: dict[str, dict] = field(default_factory=dict)  # path -> content fingerprint
+    split_bytes: int | None = None  # files larger than this were cut into several shards
 
     def __post_init__(self) -> None:
         if not self.segments:
@@ -84,8 +87,11 @@ class RunPlan:
                "text_field": self.text_field, "id_field": self.id_field}
         if self.records is not None:  # only when set, so earlier runs keep their digest
             doc["records"] = self.records
+        if any(s.start or s.end is not None for s in self.shards):
+            doc["ranges"] = [[s.start, s.end] for s in self.shards]
         digest = hashlib.sha256(orjson.dumps(doc, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return {"name": self.name, "digest": digest, **doc}
+        # the inputs' content is compared on its own (so the message can name the changed file)
+        return {"name": self.name, "digest": digest, **doc, "input_content": self.input_content}
 
     def stages(self) -> list["PlanStage"]:
         """Every stage of the run, in order: segments and the stages of global steps."""
@@ -198,7 +204,7 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
         writer = JsonlWriter(plan.work_path(segment, shard.index), compression="none")
     dropped_writer = None
     if plan.keep_dropped:
-        dropped_writer = JsonlWriter(os.path.join(plan.output, "dropped", f"seg{segment}-{shard.index:05d}.jsonl.gz"))
+        dropped_writer = JsonlWriter(f"{dropped_dir(plan.output)}/seg{segment}-{shard.index:05d}.jsonl.gz")
     try:
         for batch in _batches(source, plan.batch_size):
             if progress is not None and segment == 0:
@@ -224,7 +230,7 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
         raise
     entries = quarantine.entries + ctx.quarantined
     if entries:
-        atomic_write_bytes(os.path.join(plan.output, "quarantine", f"seg{segment}-{shard.index:05d}.jsonl"),
+        atomic_write_bytes(f"{quarantine_dir(plan.output)}/seg{segment}-{shard.index:05d}.jsonl",
                            b"".join(orjson.dumps(e, default=str) + b"\n" for e in entries))
     result = {"stage": f"seg{segment}", "shard": shard.index, "path": shard.path,
               "reader": read_stats.to_dict() if segment == 0 else None,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import fsspec
 
@@ -23,12 +25,18 @@ READABLE = {"warc", "wet", "jsonl", "parquet"}
 
 @dataclass(frozen=True)
 class Shard:
-    """One unit of work: an input file (later: a byte range of one)."""
+    """One unit of work: an input file, or a part of a large one.
+
+    ``start``/``end`` cut a large file into parts: byte offsets for JSONL and WARC (a part owns
+    the lines or records that start in ``[start, end)``), row-group numbers for Parquet.
+    ``end=None`` means to the end of the file."""
 
     index: int
     path: str
     format: str
     size: int = 0
+    start: int = 0
+    end: int | None = None
 
 
 def detect_format(path: str) -> str | None:
@@ -92,3 +100,44 @@ def discover(inputs: list[str], input_format: str | None = None) -> list[Shard]:
         fmt = input_format or detect_format(path) or "unknown"
         shards.append(Shard(len(shards), path, fmt, size))
     return shards
+
+
+#: bytes hashed at each end of an input file for its fingerprint; smaller files are hashed whole
+FINGERPRINT_BLOCK = 1 << 16
+
+
+def content_fingerprint(path: str) -> dict[str, Any]:
+    """What identifies an input file's content cheaply: size, modification time and a SHA-256
+    of its first and last ``FINGERPRINT_BLOCK`` bytes (of the whole file when it is smaller
+    than two blocks). A resumed run compares it to refuse reusing output of a changed file."""
+    fs, p = fsspec.core.url_to_fs(path)
+    info = fs.info(p)
+    size = int(info.get("size") or 0)
+    mtime = None
+    for key in ("mtime", "LastModified", "last_modified", "modified", "updated", "created"):
+        if info.get(key) is not None:
+            mtime = str(info[key])
+            break
+    h = hashlib.sha256()
+    with fs.open(p, "rb") as fh:
+        if size <= 2 * FINGERPRINT_BLOCK:
+            h.update(fh.read())
+            how = "whole file"
+        else:
+            h.update(fh.read(FINGERPRINT_BLOCK))
+            fh.seek(size - FINGERPRINT_BLOCK)
+            h.update(fh.read(FINGERPRINT_BLOCK))
+            how = f"first and last {FINGERPRINT_BLOCK} bytes"
+    return {"size": size, "mtime": mtime, "sha256": h.hexdigest(), "hashed": how}
+
+
+def fingerprint_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between two fingerprints of one file, in words."""
+    out = []
+    if old.get("size") != new.get("size"):
+        out.append(f"size {old.get('size')} -> {new.get('size')}")
+    if old.get("sha256") != new.get("sha256"):
+        out.append(f"content ({new.get('hashed', 'hash')}) differs")
+    if old.get("mtime") != new.get("mtime"):
+        out.append(f"modified {old.get('mtime')} -> {new.get('mtime')}")
+    return out

@@ -8,10 +8,7 @@ ends that file's records; the records before the break are kept).
 from __future__ import annotations
 
 import codecs
-import gzip
-import io
 import re
-import zlib
 from typing import Any, Callable, Iterator
 
 import fsspec
@@ -20,6 +17,8 @@ import orjson
 from datamill.core.record import Record
 from datamill.core.stats import ReadStats
 from datamill.io.formats import Shard
+from datamill.io.lines import CorruptError, TruncatedError, iter_lines
+from datamill.io.warc_frames import Broken, header, iter_frames, parse_headers
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
@@ -61,66 +60,123 @@ def _lookup_codec(name: str | None) -> str | None:
         return None
 
 
+#: labels whose bytes are better decoded by a superset codec (as browsers do, WHATWG Encoding)
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "euc_cn": "gb18030", "ascii": "cp1252",
+              "latin_1": "cp1252", "iso8859_1": "cp1252", "big5": "big5hkscs", "shift_jis": "cp932",
+              "euc_kr": "cp949", "ks_c_5601_1987": "cp949"}
+#: a declared charset is kept, with replacement characters, while at most this share of the
+#: text fails to decode; beyond it the declaration is taken to be wrong and the bytes detected
+MAX_REPLACED = 0.1
+
+
 def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
-    """Bytes to text: charset from the HTTP header, then a meta tag, then detection."""
+    """Bytes to text: the charset declared by the HTTP header, then by a meta tag, then detected.
+
+    A declared charset wins even when a few bytes do not decode (they become U+FFFD): a GB2312
+    page with a dozen bad bytes stays Chinese instead of turning into Latin-1 mojibake. When
+    the declaration fails, bytes that are valid UTF-8 are read as UTF-8; when more than
+    ``MAX_REPLACED`` of the text fails, the declaration is ignored and the charset detected
+    (resiliparse)."""
+    candidates = []
     encoding = _lookup_codec(header_charset)
-    source = "header"
-    if encoding is None:
-        m = _META_CHARSET.search(body[:4096])
-        encoding = _lookup_codec(m.group(1).decode("ascii", "ignore")) if m else None
-        source = "meta"
     if encoding is not None:
-        try:
-            return body.decode(encoding), f"{encoding} ({source})"
-        except (UnicodeDecodeError, LookupError):
+        candidates.append((encoding, "header"))
+    m = _META_CHARSET.search(body[:4096])
+    meta = _lookup_codec(m.group(1).decode("ascii", "ignore")) if m else None
+    if meta is not None and meta != encoding:
+        candidates.append((meta, "meta"))
+    for enc, source in candidates:
+        for codec in dict.fromkeys((enc, _SUPERSETS.get(enc, enc))):
+            try:
+                return body.decode(codec), f"{enc} ({source})"
+            except (UnicodeDecodeError, LookupError):
+                pass
+    if candidates:
+        try:  # bytes that are valid UTF-8 (and not ASCII) almost never are by chance
+            return body.decode("utf-8"), f"utf-8 (valid UTF-8; declared {candidates[0][0]})"
+        except UnicodeDecodeError:
             pass
+    for enc, source in candidates:
+        codec = _SUPERSETS.get(enc, enc)
+        try:
+            text = body.decode(codec, errors="replace")
+        except LookupError:
+            continue
+        bad = text.count("\ufffd") - body.count("\xef\xbf\xbd".encode("latin-1"))
+        if bad <= max(1, MAX_REPLACED * len(text)):
+            return text, f"{enc} ({source}, {bad} bytes replaced)"
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
     detected = detect_encoding(body)
     return bytes_to_str(body, detected), f"{detected} (detected)"
 
 
+def _http(block: bytes) -> tuple[int | None, str, str | None, bytes]:
+    """(status, content type, charset, body) of an HTTP response block."""
+    end = block.find(b"\r\n\r\n", 0, 65536)
+    sep = 4
+    alt = block.find(b"\n\n", 0, 65536)
+    if alt >= 0 and (end < 0 or alt < end):
+        end, sep = alt, 2
+    if end < 0 or not block.startswith(b"HTTP/"):
+        return None, "", None, block
+    head = block[:end]
+    status_line = head.split(b"\n", 1)[0].split()
+    try:
+        status = int(status_line[1])
+    except (IndexError, ValueError):
+        status = None
+    ctype_raw = header(parse_headers(head), "Content-Type") or ""
+    mime, _, params = ctype_raw.partition(";")
+    charset = None
+    for param in params.split(";"):
+        k, _, v = param.partition("=")
+        if k.strip().lower() == "charset":
+            charset = v.strip().strip("\"'") or None
+    return status, mime.strip().lower(), charset, block[end + sep:]
+
+
 def read_warc(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
               wet: bool = False, html_only: bool = True) -> Iterator[Record]:
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    """Response records (``wet``: conversion records) of a WARC file as records.
 
-    record_types = WarcRecordType.conversion if wet else WarcRecordType.response
-    with fsspec.open(shard.path, "rb") as fh:
-        iterator = ArchiveIterator(fh, record_types=record_types, parse_http=not wet)
-        position = 0
-        while True:
-            try:
-                rec = next(iterator)
-            except StopIteration:
-                break
-            except Exception as exc:  # noqa: BLE001 - a broken archive ends this file
-                quarantine.add("warc_parse_error", shard.path, f"{type(exc).__name__}: {exc}",
-                               offset=position, note="records after this point in the file are unreadable")
-                break
-            position = rec.stream_pos
-            try:
-                url = _strip_angle(rec.headers.get("WARC-Target-URI"))
-                date = rec.headers.get("WARC-Date")
-                rid = _record_id(rec.headers.get("WARC-Record-ID")) or f"{shard.path}@{position}"
-                body = rec.reader.read()
-            except Exception as exc:  # noqa: BLE001
-                quarantine.add("warc_record_error", shard.path, f"{type(exc).__name__}: {exc}",
-                               offset=position)
+    A truncated record, a wrong Content-Length or a corrupt gzip member costs that record only:
+    it is quarantined with its offset and reading resumes at the next record
+    (:mod:`datamill.io.warc_frames`)."""
+    wanted = "conversion" if wet else "response"
+    try:
+        fh = fsspec.open(shard.path, "rb").open()
+    except OSError as exc:
+        quarantine.add(_os_error_kind(exc), shard.path, f"{type(exc).__name__}: {exc}")
+        return
+    try:
+        for item in iter_frames(fh, shard.path, start=shard.start, end=shard.end):
+            if isinstance(item, Broken):
+                quarantine.add(item.kind, shard.path, item.reason, offset=item.offset, **item.extra)
                 continue
+            rec_type = (header(item.headers, "WARC-Type") or "").lower()
+            if rec_type != wanted:
+                continue
+            position = item.offset
+            url = _strip_angle(header(item.headers, "WARC-Target-URI"))
+            date = header(item.headers, "WARC-Date")
+            rid = _record_id(header(item.headers, "WARC-Record-ID")) or f"{shard.path}@{position}"
+            meta: dict[str, Any] = {"url": url, "date": date, "source": shard.path, "offset": position}
+            if item.position:
+                meta["member_position"] = item.position
+            if wet:
+                stats.read += 1
+                stats.bytes += len(item.block)
+                meta["content_type"] = header(item.headers, "Content-Type")
+                yield {"id": rid, "text": item.block.decode("utf-8", errors="replace"), "metadata": meta,
+                       "signals": {}}
+                continue
+            status, ctype, charset, body = _http(item.block)
             stats.read += 1
             stats.bytes += len(body)
-            meta: dict[str, Any] = {"url": url, "date": date, "source": shard.path, "offset": position}
-            if wet:
-                text = body.decode("utf-8", errors="replace")
-                meta["content_type"] = rec.headers.get("Content-Type")
-                yield {"id": rid, "text": text, "metadata": meta, "signals": {}}
-                continue
-            http = rec.http_headers
-            status = http.status_code if http is not None else None
             if status is not None and not 200 <= status < 300:
                 stats.skipped[f"http_status_{status // 100}xx"] += 1
                 continue
-            ctype = (rec.http_content_type or "").lower().strip()
             if html_only and ctype and not ctype.startswith(HTML_TYPES):
                 stats.skipped["non_html"] += 1
                 continue
@@ -131,13 +187,27 @@ def read_warc(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
                 stats.skipped["empty_payload"] += 1
                 continue
             try:
-                text, charset = decode_html(body, rec.http_charset)
+                text, used = decode_html(body, charset)
             except Exception as exc:  # noqa: BLE001
                 quarantine.add("undecodable", shard.path, f"{type(exc).__name__}: {exc}", offset=position)
                 continue
             meta["content_type"] = ctype or None
-            meta["charset"] = charset
+            meta["charset"] = used
             yield {"id": rid, "text": text, "metadata": meta, "signals": {}}
+    except OSError as exc:
+        quarantine.add(_os_error_kind(exc), shard.path, f"{type(exc).__name__}: {exc}",
+                       note="records after this point in the file are unreadable")
+    finally:
+        fh.close()
+
+
+def _os_error_kind(exc: OSError) -> str:
+    """A quarantine kind for an error of the file system, not of the file's content."""
+    if isinstance(exc, PermissionError):
+        return "permission_denied"
+    if isinstance(exc, FileNotFoundError):
+        return "file_not_found"
+    return "io_error"
 
 
 _HTML_SNIFF = re.compile(rb"<(!doctype html|html|head|body|div|p|table|meta|title|span|a)[\s>/]", re.I)
@@ -148,61 +218,76 @@ def _looks_like_html(body: bytes) -> bool:
     return _HTML_SNIFF.search(body[:4096]) is not None
 
 
-def _open_lines(path: str) -> Iterator[bytes]:
-    """Lines of a plain, .gz or .zst file, as bytes."""
-    lower = path.lower()
-    with fsspec.open(path, "rb") as raw:
-        if lower.endswith(".gz"):
-            stream: Any = gzip.GzipFile(fileobj=raw)
-        elif lower.endswith(".zst"):
-            import zstandard
-
-            stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
-        else:
-            stream = raw
-        yield from stream
+_BOM = b"\xef\xbb\xbf"
 
 
 def read_jsonl(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
                text_field: str = "text", id_field: str = "id") -> Iterator[Record]:
+    """Records of a JSON-lines file (plain, .gz or .zst), or of one byte range of a plain one.
+
+    Line numbers are known when the file is read from its start; a byte-range task reports
+    the line's byte ``offset`` instead (and records without an id get ``path@offset``)."""
+    ranged = bool(shard.start) or shard.end is not None
     line_no = 0
-    lines = _open_lines(shard.path)
+    lines = iter_lines(shard.path, shard.start, shard.end)
+    where: dict[str, Any] = {}
     while True:
         try:
-            raw = next(lines)
+            offset, raw = next(lines)
         except StopIteration:
             break
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError, Exception) as exc:  # noqa: BLE001
-            kind = "truncated_file" if isinstance(exc, EOFError) else "corrupt_compression"
-            quarantine.add(kind, shard.path, f"{type(exc).__name__}: {exc}", line=line_no + 1,
+        except TruncatedError as exc:
+            quarantine.add("truncated_file", shard.path, str(exc), **_next_where(ranged, line_no, where),
+                           note="the lines after this point were cut off")
+            break
+        except CorruptError as exc:
+            quarantine.add("corrupt_compression", shard.path, str(exc), **_next_where(ranged, line_no, where),
                            note="lines after this point in the file are unreadable")
             break
+        except OSError as exc:
+            quarantine.add(_os_error_kind(exc), shard.path, f"{type(exc).__name__}: {exc}",
+                           **_next_where(ranged, line_no, where))
+            break
         line_no += 1
+        where = {"offset": offset} if ranged else {"line": line_no}
         stats.bytes += len(raw)
+        if raw.startswith(_BOM):
+            raw = raw[3:]
         if not raw.strip():
             continue
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            quarantine.add("invalid_utf8", shard.path, f"invalid UTF-8 at byte {exc.start}", line=line_no)
+            quarantine.add("invalid_utf8", shard.path, f"invalid UTF-8 at byte {exc.start}", **where)
             continue
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            quarantine.add("malformed_json", shard.path, f"malformed JSON: {exc}", line=line_no)
+            quarantine.add("malformed_json", shard.path, f"malformed JSON: {exc}", **where)
             continue
         if not isinstance(obj, dict):
             quarantine.add("malformed_json", shard.path,
-                           f"expected a JSON object, got {type(obj).__name__}", line=line_no)
+                           f"expected a JSON object, got {type(obj).__name__}", **where)
             continue
-        record = _to_record(obj, shard.path, text_field, id_field, f"{shard.path}:{line_no}")
+        fallback = f"{shard.path}@{offset}" if ranged else f"{shard.path}:{line_no}"
+        record = _to_record(obj, shard.path, text_field, id_field, fallback)
         if record is None:
             quarantine.add("missing_text", shard.path,
-                           f"expected a string field {text_field!r}", line=line_no)
+                           f"expected a string field {text_field!r}", **where)
             continue
-        record["metadata"].setdefault("line", line_no)
+        if ranged:
+            record["metadata"].setdefault("offset", offset)
+        else:
+            record["metadata"].setdefault("line", line_no)
         stats.read += 1
         yield record
+
+
+def _next_where(ranged: bool, line_no: int, last: dict[str, Any]) -> dict[str, Any]:
+    """Where a break in the file is: the line after the last good one."""
+    if ranged:
+        return {"after_offset": last["offset"]} if last else {}
+    return {"line": line_no + 1}
 
 
 def _to_record(obj: dict, path: str, text_field: str, id_field: str, fallback_id: str) -> Record | None:
@@ -230,13 +315,23 @@ def read_parquet(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
 
     try:
         fh = fsspec.open(shard.path, "rb").open()
+    except OSError as exc:
+        quarantine.add(_os_error_kind(exc), shard.path, f"{type(exc).__name__}: {exc}")
+        return
+    try:
         pf = pq.ParquetFile(fh)
     except Exception as exc:  # noqa: BLE001
+        fh.close()
         quarantine.add("corrupt_parquet", shard.path, f"{type(exc).__name__}: {exc}")
         return
+    groups = None
     row = 0
+    if shard.start or shard.end is not None:  # a run of row groups (datamill.io.split)
+        end = pf.metadata.num_row_groups if shard.end is None else shard.end
+        groups = list(range(shard.start, end))
+        row = sum(pf.metadata.row_group(i).num_rows for i in range(shard.start))
     try:
-        for batch in pf.iter_batches(batch_size=1024):
+        for batch in pf.iter_batches(batch_size=1024, row_groups=groups):
             for obj in batch.to_pylist():
                 row += 1
                 record = _to_record(obj, shard.path, text_field, id_field, f"{shard.path}:{row}")
@@ -262,7 +357,8 @@ def read_shard(shard: Shard, stats: ReadStats, quarantine: Quarantine, *,
     ``records`` (a post-training format such as ``alpaca`` or ``auto``): JSON/JSONL rows become
     post-training records (:mod:`datamill.post.formats`); a ``.json`` file holding one array is
     read as an array; rows that do not convert are quarantined with file, line and reason."""
-    stats.files += 1
+    if not shard.start:  # the first (or only) part of the file
+        stats.files += 1
     if shard.size == 0:
         stats.skipped["empty_file"] += 1
         return iter(())

@@ -4,9 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from datamill.io.layout import quarantine_dir, stats_path
+
 
 def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:5.1f}%" if whole else "    -"
+
+
+def failure(stats: dict[str, Any]) -> str | None:
+    """Why a finished run produced nothing useful, or None: every record it met was
+    quarantined (unreadable input, or a step failing on every record). A run whose filters
+    dropped everything is not a failure."""
+    quarantined = sum((stats.get("quarantine") or {}).values())
+    if not quarantined or stats["output"]["records"]:
+        return None
+    if any(sum(s["dropped"].values()) for s in stats["steps"]):
+        return None
+    kinds = _fmt_counts(stats["quarantine"])
+    return (f"every record was quarantined ({quarantined:,}: {kinds}); nothing was written. "
+            f"See {run_file_hint(stats)} for the file, offset or line and reason of each")
+
+
+def run_file_hint(stats: dict[str, Any]) -> str:
+    return quarantine_dir(stats["output_dir"]) + "/"
 
 
 def format_summary(stats: dict[str, Any], top: int = 5) -> str:
@@ -45,16 +65,34 @@ def format_summary(stats: dict[str, Any], top: int = 5) -> str:
         shown = ", ".join(f"{k} {_pct(v, total).strip()}" for k, v in list(langs.items())[:8])
         lines.append(f"  languages seen: {shown}" + (f" (+{len(langs) - 8} more)" if len(langs) > 8 else ""))
     if stats.get("quarantine"):
-        lines.append(f"  quarantined: {_fmt_counts(stats['quarantine'])}  -> {stats['output_dir']}/quarantine/")
+        lines.append(f"  quarantined: {_fmt_counts(stats['quarantine'])}  -> {run_file_hint(stats)}")
     for label, counters in (stats.get("globals") or {}).items():
         if counters:
             lines.append(f"  {label}: {_fmt_counts(counters)}")
     if stats.get("peak_rss_mb_per_worker"):
         lines.append(f"  peak memory per worker: {stats['peak_rss_mb_per_worker']:,.0f} MB")
     lines.append(f"  output: {stats['output_dir']} ({len(stats['output']['files'])} files, "
-                 f"{stats['output']['format']}); stats: {stats['output_dir']}/stats.json")
+                 f"{stats['output']['format']}); stats: {stats_path(stats['output_dir'])}")
+    why = failure(stats)
+    if why:
+        lines.append(f"  FAILED: {why}")
     return "\n".join(lines)
 
 
 def _fmt_counts(counts: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
+
+
+def load_stats(output: str) -> dict[str, Any]:
+    """The stats of a finished run in ``output`` (either layout, any fsspec path)."""
+    import fsspec
+    import orjson
+
+    from datamill.core.errors import DatamillError
+    from datamill.io.layout import find_stats
+
+    path = find_stats(output)
+    if path is None:
+        raise DatamillError(f"{stats_path(output)}: not found; has the run in {output!r} finished?")
+    with fsspec.open(path, "rb") as fh:
+        return orjson.loads(fh.read())

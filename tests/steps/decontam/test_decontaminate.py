@@ -83,7 +83,7 @@ def test_pipeline_tag_drop_report_and_workers(tmp_path):
         stats = Pipeline([Decontaminate(benchmarks=[], extra_files=[bench], extra_field="problem",
                                         extra_id_field="id", ngram=8, field="text")]).run(
             [inp], str(out), workers=workers)
-        with open(out / "contamination_report.json") as fh:
+        with open(out / ".datamill" / "reports" / "contamination_report.json") as fh:
             report = json.load(fh)
         results[workers] = (_read(out), report)
     assert results[1] == results[2]
@@ -162,7 +162,7 @@ def test_builtin_benchmarks_pipeline(tmp_path, shared_data):
     (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
     Pipeline([Decontaminate(benchmarks_dir=str(bdir), action="tag")]).run([str(folder)], str(out))
-    with open(out / "contamination_report.json") as fh:
+    with open(out / ".datamill" / "reports" / "contamination_report.json") as fh:
         report = json.load(fh)
     he_hits = report["benchmarks"]["humaneval"]["hits"]
     assert he["task_id"] in he_hits  # HumanEval/20 shares an n-gram with HumanEval/0: listed too

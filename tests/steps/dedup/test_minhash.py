@@ -129,7 +129,7 @@ def _run(rows, tmp_path, name, n_shards=3, workers=1, keep_dropped=True, **param
     stats = Pipeline([MinHashDedup(**params)]).run([str(inputs)], str(out), workers=workers,
                                                    keep_dropped=keep_dropped)
     dropped = []
-    for path in sorted((out / "dropped").glob("*.jsonl.gz")):
+    for path in sorted((out / ".datamill" / "dropped").glob("*.jsonl.gz")):
         with gzip.open(path, "rt") as fh:
             dropped.extend(json.loads(line) for line in fh)
     return read_output(out), dropped, stats
@@ -355,7 +355,7 @@ def test_sigkill_in_a_stage_then_rerun_gives_the_same_output(kill_inputs, tmp_pa
     else:
         assert not (done_dir / "global0-clusters.json").exists()
         assert list((out / ".datamill" / "state").rglob("clusters-*.npy"))
-    assert not (out / "stats.json").exists()
+    assert not (out / ".datamill" / "stats.json").exists()
 
     stats = _pipeline().run([str(inputs)], str(out), workers=2)
     assert stats["resumed_tasks"] >= need

@@ -300,7 +300,7 @@ def test_pipeline_drops_paraphrases_deterministically(tmp_path, shared_data, emb
                 r = json.loads(line)
                 kept[r["id"]] = r["signals"]
         dropped = {}
-        for part in sorted((out / "dropped").glob("*.jsonl.gz")):
+        for part in sorted((out / ".datamill" / "dropped").glob("*.jsonl.gz")):
             for line in gzip.open(part, "rt"):
                 r = json.loads(line)
                 dropped[r["id"]] = r

@@ -353,19 +353,22 @@ class NgramIndex:
 
     # --- persistence ---
     def save(self, directory: str) -> None:
-        from datamill.io.atomic import atomic_open, atomic_write_bytes
+        """Into a folder or fsspec URL (a global step's state store)."""
+        from datamill.io.state import StateStore
 
-        with atomic_open(os.path.join(directory, "index.npz")) as fh:
-            np.savez(fh, keys=self.keys, item_idx=self.item_idx)
+        store = StateStore(directory)
+        store.save_npz("index.npz", keys=self.keys, item_idx=self.item_idx)
         meta = {"n": self.n, "language": self.language, "items": self.items, "stats": self.stats}
-        atomic_write_bytes(os.path.join(directory, "index.json"), json.dumps(meta).encode())
+        store.write_bytes("index.json", json.dumps(meta).encode())
 
     @classmethod
     def load(cls, directory: str) -> "NgramIndex":
-        with np.load(os.path.join(directory, "index.npz")) as z:
-            keys, idx = z["keys"], z["item_idx"]
-        with open(os.path.join(directory, "index.json"), encoding="utf-8") as fh:
-            meta = json.load(fh)
+        from datamill.io.state import StateStore
+
+        store = StateStore(directory)
+        z = store.load_npz("index.npz")
+        keys, idx = z["keys"], z["item_idx"]
+        meta = json.loads(store.read_bytes("index.json").decode("utf-8"))
         return cls(meta["n"], keys, idx, meta["items"], meta["stats"], meta.get("language"))
 
     # --- lookup ---

@@ -9,7 +9,8 @@ A global step, so that one report covers the whole run:
    (``hits-<shard>.jsonl``: position, record id, items hit with their overlap).
 3. ``report`` (single): merges the hits into ``contamination_report.json`` -- per benchmark,
    which items were hit and by which records -- in the state folder and in the run's output
-   folder (``OUTPUT/contamination_report.json``; ``report_path`` puts it elsewhere).
+   folder (``OUTPUT/.datamill/reports/contamination_report.json``; ``report_path`` puts it
+   elsewhere).
 4. apply (per shard): writes the signal ``contamination`` (a list of ``{benchmark, item,
    overlap, fraction}``) on the records that matched and, with ``action="drop"``, drops them
    with the reason ``contaminated``.
@@ -29,8 +30,10 @@ from typing import Any, Iterable, Literal
 
 from datamill.core.record import Record
 from datamill.core.stats import StepStats
-from datamill.core.step import GlobalStep, Stage, StepContext, register
+from datamill.core.step import GlobalStep, Stage, register
 from datamill.io.atomic import atomic_write_bytes
+from datamill.io.layout import report_path as run_report_path
+from datamill.io.state import StateStore
 from datamill.steps.decontam.index import BUILTIN_BENCHMARKS, NgramIndex, build_index
 
 _CHAT_FIELDS = ("prompt", "instruction", "input", "output", "chosen", "rejected", "response", "completion")
@@ -163,13 +166,13 @@ class Decontaminate(GlobalStep):
                 rid = record.get("id")
                 lines.append(json.dumps({"pos": pos, "id": str(rid) if rid is not None else f"{shard}:{pos}",
                                          "hits": found}))  # ASCII: ids with lone surrogates survive
-        atomic_write_bytes(os.path.join(state_dir, f"hits-{shard:05d}.jsonl"),
-                           ("\n".join(lines) + ("\n" if lines else "")).encode("ascii"))
+        StateStore(state_dir).write_bytes(f"hits-{shard:05d}.jsonl",
+                                          ("\n".join(lines) + ("\n" if lines else "")).encode("ascii"))
         return {"records_scanned": n, "records_contaminated": hit}
 
     def _hits(self, state_dir: str, shard: int) -> list[dict[str, Any]]:
-        with open(os.path.join(state_dir, f"hits-{shard:05d}.jsonl"), encoding="ascii") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        data = StateStore(state_dir).read_bytes(f"hits-{shard:05d}.jsonl").decode("ascii")
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
 
     def _report(self, n_shards: int, state_dir: str) -> dict[str, Any]:
         idx = self._loaded(state_dir)
@@ -204,13 +207,13 @@ class Decontaminate(GlobalStep):
             data = json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:  # a record id with a lone surrogate: escape everything
             data = json.dumps(report, indent=2).encode("ascii")
-        atomic_write_bytes(os.path.join(state_dir, "contamination_report.json"), data)
+        StateStore(state_dir).write_bytes("contamination_report.json", data)
         target = self.report_path
         if target is None:
             root = output_root(state_dir)
             if root is not None:
                 suffix = "" if self.label == self.name else "-" + self.label.replace("#", "")
-                target = os.path.join(root, f"contamination_report{suffix}.json")
+                target = run_report_path(root, f"contamination_report{suffix}.json")
         if target:
             atomic_write_bytes(target, data)
         return {"records_contaminated_total": n_records,
@@ -218,12 +221,11 @@ class Decontaminate(GlobalStep):
                 "report": target or os.path.join(state_dir, "contamination_report.json")}
 
     # --- apply -------------------------------------------------------------------------
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
         hits = {h["pos"]: h["hits"] for h in self._hits(state_dir, shard)}
         per_bench = stats.counter("contaminated_by_benchmark")
         for pos, record in enumerate(records):
-            stats.n_in += 1
             found = hits.get(pos)
             if found:
                 signals = record.get("signals")
@@ -233,11 +235,9 @@ class Decontaminate(GlobalStep):
                 for b in sorted({m["benchmark"] for m in found}):
                     per_bench[b] += 1
                 if self.action == "drop":
-                    stats.dropped["contaminated"] += 1
-                    ctx.drop(self, record, "contaminated")
+                    yield record, "contaminated"
                     continue
-            stats.n_out += 1
-            yield record
+            yield record, None
 
 
 def _item_key(item: str) -> tuple:

@@ -15,7 +15,6 @@ bounded-memory variant belongs with the MinHash stages.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Iterable
 
@@ -23,8 +22,8 @@ import numpy as np
 
 from datamill.core.record import Record
 from datamill.core.stats import StepStats
-from datamill.core.step import GlobalStep, StepContext, register
-from datamill.io.atomic import atomic_open
+from datamill.core.step import GlobalStep, register
+from datamill.io.state import StateStore
 
 _WS = re.compile(r"\s+")
 
@@ -57,13 +56,13 @@ class ExactDedup(GlobalStep):
         digests = [xxhash.xxh3_128_digest(self._key(r)) for r in records]
         arr = np.frombuffer(b"".join(digests), dtype=">u8").reshape(-1, 2).astype(np.uint64) \
             if digests else np.zeros((0, 2), dtype=np.uint64)
-        with atomic_open(os.path.join(state_dir, f"hashes-{shard:05d}.npy")) as fh:
-            np.save(fh, arr)
+        StateStore(state_dir).save_npy(f"hashes-{shard:05d}.npy", arr)
 
     def reduce(self, n_shards: int, state_dir: str) -> dict[str, Any]:
+        store = StateStore(state_dir)
         parts, shard_ids, positions = [], [], []
         for shard in range(n_shards):
-            arr = np.load(os.path.join(state_dir, f"hashes-{shard:05d}.npy"))
+            arr = store.load_npy(f"hashes-{shard:05d}.npy")
             parts.append(arr)
             shard_ids.append(np.full(len(arr), shard, dtype=np.int32))
             positions.append(np.arange(len(arr), dtype=np.int64))
@@ -78,19 +77,12 @@ class ExactDedup(GlobalStep):
             dup[1:] = (h[1:, 0] == h[:-1, 0]) & (h[1:, 1] == h[:-1, 1])
         dup_shards, dup_pos = shard_col[order][dup], pos_col[order][dup]
         for shard in range(n_shards):
-            with atomic_open(os.path.join(state_dir, f"drop-{shard:05d}.npy")) as fh:
-                np.save(fh, np.sort(dup_pos[dup_shards == shard]))
+            store.save_npy(f"drop-{shard:05d}.npy", np.sort(dup_pos[dup_shards == shard]))
         return {"documents": int(len(order)), "duplicates": int(dup.sum()),
                 "unique": int(len(order) - dup.sum())}
 
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
-        drop = set(np.load(os.path.join(state_dir, f"drop-{shard:05d}.npy")).tolist())
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
+        drop = set(StateStore(state_dir).load_npy(f"drop-{shard:05d}.npy").tolist())
         for pos, record in enumerate(records):
-            stats.n_in += 1
-            if pos in drop:
-                stats.dropped[self.drop_reason] += 1
-                ctx.drop(self, record, self.drop_reason)
-                continue
-            stats.n_out += 1
-            yield record
+            yield record, (self.drop_reason if pos in drop else None)

@@ -38,15 +38,14 @@ holds the signatures of the corpus.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Iterable, Literal
 
 import numpy as np
 
 from datamill.core.record import Record
 from datamill.core.stats import StepStats
-from datamill.core.step import GlobalStep, Resources, Stage, StepContext, register
-from datamill.io.atomic import atomic_open
+from datamill.core.step import GlobalStep, Resources, Stage, register
+from datamill.io.state import StateStore
 from datamill.steps.dedup import lsh
 
 #: entries per shard that a buckets task reads at a time
@@ -63,11 +62,6 @@ _DOCS_DTYPE = np.dtype([("length", "<i8"), ("signal", "<f8"), ("shingles", "<i8"
 _CLUSTER_DTYPE = np.dtype([("pos", "<i8"), ("cluster", "<i8"), ("size", "<i8"), ("drop", "?")])
 _SHIFT = np.uint64(32)
 _LOW = np.uint64(0xFFFFFFFF)
-
-
-def _save_npy(path: str, arr: np.ndarray) -> None:
-    with atomic_open(path) as fh:
-        np.save(fh, arr)
 
 
 @register("minhash_dedup")
@@ -184,7 +178,8 @@ class MinHashDedup(GlobalStep):
     def signatures(self, records: Iterable[Record], shard: int, state_dir: str) -> dict[str, Any]:
         band_parts, pos_parts, info_parts = [], [], []
         n = 0
-        with atomic_open(os.path.join(state_dir, f"sig-{shard:05d}.u32")) as sig_fh:
+        store = StateStore(state_dir)
+        with store.writer(f"sig-{shard:05d}.u32") as sig_fh:
             batch: list[Record] = []
             for record in _chain(records, None):
                 if record is not None:
@@ -209,23 +204,24 @@ class MinHashDedup(GlobalStep):
             sorted_h[b] = bands[order, b]
             sorted_p[b] = pos[order]
         del bands
-        _save_npy(os.path.join(state_dir, f"bands-{shard:05d}.npy"), sorted_h)
-        _save_npy(os.path.join(state_dir, f"bandpos-{shard:05d}.npy"), sorted_p)
+        store.save_npy(f"bands-{shard:05d}.npy", sorted_h)
+        store.save_npy(f"bandpos-{shard:05d}.npy", sorted_p)
         info = np.concatenate(info_parts) if info_parts else np.zeros(0, dtype=_DOCS_DTYPE)
-        _save_npy(os.path.join(state_dir, f"docs-{shard:05d}.npy"), info)
+        store.save_npy(f"docs-{shard:05d}.npy", info)
         return {"documents": n, "without_shingles": int(n - len(pos)),
                 "shingles": int(info["shingles"].sum())}
 
     # --- 2. buckets --------------------------------------------------------------------------
     def buckets(self, band: int, state_dir: str, n_shards: int) -> dict[str, Any]:
         hashes, positions = [], []
+        store = StateStore(state_dir)
         for shard in range(n_shards):
-            h = np.load(os.path.join(state_dir, f"bands-{shard:05d}.npy"), mmap_mode="r")
-            p = np.load(os.path.join(state_dir, f"bandpos-{shard:05d}.npy"), mmap_mode="r")
+            h = store.load_npy(f"bands-{shard:05d}.npy", mmap=True)
+            p = store.load_npy(f"bandpos-{shard:05d}.npy", mmap=True)
             hashes.append(h[band] if h.shape[1] else np.zeros(0, dtype=np.uint64))
             positions.append(p[band] if p.shape[1] else np.zeros(0, dtype=np.uint32))
         n_pairs = 0
-        with atomic_open(os.path.join(state_dir, f"pairs-{band:05d}.u64")) as fh:
+        with store.writer(f"pairs-{band:05d}.u64") as fh:
             for ranges in lsh.merge_sorted(hashes, MERGE_CHUNK):
                 hs, ks = [], []
                 for shard, (lo, hi) in enumerate(ranges):
@@ -246,8 +242,9 @@ class MinHashDedup(GlobalStep):
     # --- 3. clusters -------------------------------------------------------------------------
     def _candidate_pairs(self, state_dir: str) -> np.ndarray:
         cand = np.zeros((0, 2), dtype=np.uint64)
+        store = StateStore(state_dir)
         for band in range(self.bands):
-            pairs = np.fromfile(os.path.join(state_dir, f"pairs-{band:05d}.u64"), dtype="<u8").reshape(-1, 2)
+            pairs = store.load_raw(f"pairs-{band:05d}.u64", "<u8").reshape(-1, 2)
             if len(pairs):
                 cand = _unique_pairs(np.concatenate([cand, pairs]))
         return cand
@@ -255,14 +252,12 @@ class MinHashDedup(GlobalStep):
     def _similarities(self, pairs: np.ndarray, state_dir: str, n_shards: int) -> np.ndarray:
         """Estimated Jaccard similarity of each pair, from the memory-mapped signatures."""
         sigs = {}
+        store = StateStore(state_dir)
 
         def sig_of(shard: int) -> np.ndarray:
             if shard not in sigs:
-                path = os.path.join(state_dir, f"sig-{shard:05d}.u32")
-                size = os.path.getsize(path)
-                sigs[shard] = np.memmap(path, dtype=np.uint32, mode="r",
-                                        shape=(size // (4 * self.num_perm), self.num_perm)) if size else \
-                    np.zeros((0, self.num_perm), dtype=np.uint32)
+                flat = store.load_raw(f"sig-{shard:05d}.u32", np.uint32, mmap=True)
+                sigs[shard] = flat.reshape(-1, self.num_perm)
             return sigs[shard]
 
         def gather(keys: np.ndarray) -> np.ndarray:
@@ -302,7 +297,7 @@ class MinHashDedup(GlobalStep):
         else:
             score = np.empty(len(nodes), dtype=np.float64)
             for shard in np.unique(node_shard):
-                info = np.load(os.path.join(state_dir, f"docs-{shard:05d}.npy"), mmap_mode="r")
+                info = StateStore(state_dir).load_npy(f"docs-{shard:05d}.npy", mmap=True)
                 sel = node_shard == shard
                 col = "length" if self.keep == "longest" else "signal"
                 score[sel] = info[col][node_pos[sel]]
@@ -321,18 +316,17 @@ class MinHashDedup(GlobalStep):
             out["cluster"] = cluster_of[sel]
             out["size"] = size_of[sel]
             out["drop"] = drop[sel]
-            _save_npy(os.path.join(state_dir, f"clusters-{shard:05d}.npy"), out)
+            StateStore(state_dir).save_npy(f"clusters-{shard:05d}.npy", out)
         return {"bands": self.bands, "rows": self.rows, "candidate_pairs": int(n_candidates),
                 "verified_pairs": int(len(pairs)), "clusters": int(len(roots)),
                 "clustered_documents": int(len(nodes)), "near_duplicates": int(drop.sum())}
 
     # --- 4. apply ----------------------------------------------------------------------------
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
-        table = np.load(os.path.join(state_dir, f"clusters-{shard:05d}.npy"))
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
+        table = StateStore(state_dir).load_npy(f"clusters-{shard:05d}.npy")
         where = {int(p): i for i, p in enumerate(table["pos"])}
         for pos, record in enumerate(records):
-            stats.n_in += 1
             i = where.get(pos)
             if i is not None:
                 signals = record.get("signals")
@@ -341,11 +335,9 @@ class MinHashDedup(GlobalStep):
                 signals["minhash_cluster"] = int(table["cluster"][i])
                 signals["minhash_cluster_size"] = int(table["size"][i])
                 if table["drop"][i]:
-                    stats.dropped["near_duplicate"] += 1
-                    ctx.drop(self, record, "near_duplicate")
+                    yield record, "near_duplicate"
                     continue
-            stats.n_out += 1
-            yield record
+            yield record, None
 
 
 def _chain(records: Iterable[Record], end):

@@ -36,7 +36,6 @@ per step, ``records_changed``, ``units_removed``, ``chars_removed``.
 from __future__ import annotations
 
 import math
-import os
 import re
 import unicodedata
 from typing import Any, Iterable, Iterator, Literal
@@ -46,8 +45,8 @@ import regex
 
 from datamill.core.record import Record
 from datamill.core.stats import StepStats
-from datamill.core.step import GlobalStep, Stage, StepContext, register
-from datamill.io.atomic import atomic_open
+from datamill.core.step import GlobalStep, Stage, register
+from datamill.io.state import StateStore
 
 _PUNCT = regex.compile(r"[\p{P}\p{S}]+")
 _DIGITS = regex.compile(r"\d")
@@ -237,14 +236,14 @@ class ParagraphDedup(GlobalStep):
         len_a = np.asarray(lens, dtype=np.int64)
         part = (hi % np.uint64(self._parts)).astype(np.int64) if self._parts > 1 else np.zeros(len(hi), np.int64)
         counts = np.bincount(doc_a, minlength=n_records).astype(np.int32) if n_records else np.zeros(0, np.int32)
-        with atomic_open(os.path.join(state_dir, f"counts-{shard:05d}.npy")) as fh:
-            np.save(fh, counts)
+        store = StateStore(state_dir)
+        store.save_npy(f"counts-{shard:05d}.npy", counts)
         for p in range(self._parts):
             sel = np.flatnonzero(part == p)
             if self.method == "exact":  # sorted by hash, then input order
                 sel = sel[np.lexsort((unit_a[sel], doc_a[sel], lo[sel], hi[sel]))]
-            with atomic_open(os.path.join(state_dir, f"units-{shard:05d}-p{p:03d}.npz")) as fh:
-                np.savez(fh, hi=hi[sel], lo=lo[sel], doc=doc_a[sel], unit=unit_a[sel], nchars=len_a[sel])
+            store.save_npz(f"units-{shard:05d}-p{p:03d}.npz", hi=hi[sel], lo=lo[sel], doc=doc_a[sel],
+                           unit=unit_a[sel], nchars=len_a[sel])
         return {"records_mapped": n_records, "records_without_text": no_text, "units_mapped": len(raw)}
 
     # --- reduce ------------------------------------------------------------------------
@@ -254,12 +253,10 @@ class ParagraphDedup(GlobalStep):
             sel = dup & (shard_col == s)
             pairs = np.stack([doc[sel], unit[sel].astype(np.int64)], axis=1) if sel.any() \
                 else np.zeros((0, 2), dtype=np.int64)
-            with atomic_open(os.path.join(state_dir, f"remove-{s:05d}-p{part:03d}.npy")) as fh:
-                np.save(fh, pairs)
+            StateStore(state_dir).save_npy(f"remove-{s:05d}-p{part:03d}.npy", pairs)
 
     def _load(self, state_dir: str, shard: int, part: int) -> dict[str, np.ndarray]:
-        with np.load(os.path.join(state_dir, f"units-{shard:05d}-p{part:03d}.npz")) as z:
-            return {k: z[k] for k in z.files}
+        return StateStore(state_dir).load_npz(f"units-{shard:05d}-p{part:03d}.npz")
 
     def _reduce_partition(self, part: int, n_shards: int, state_dir: str) -> dict[str, Any]:
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("hi", "lo", "doc", "unit", "nchars", "shard")}
@@ -282,8 +279,7 @@ class ParagraphDedup(GlobalStep):
     def _reduce_bloom(self, n_shards: int, state_dir: str) -> dict[str, Any]:
         total = 0
         for s in range(n_shards):
-            with np.load(os.path.join(state_dir, f"units-{s:05d}-p000.npz")) as z:
-                total += len(z["hi"])
+            total += len(self._load(state_dir, s, 0)["hi"])
         expected = self.bloom_expected_units or total
         bloom = _NumpyBloom(expected, self.bloom_fp_rate)
         n_dup = dup_chars = 0
@@ -314,14 +310,13 @@ class ParagraphDedup(GlobalStep):
                    dup: np.ndarray) -> None:
         pairs = np.stack([doc[dup], unit[dup].astype(np.int64)], axis=1) if dup.any() \
             else np.zeros((0, 2), dtype=np.int64)
-        with atomic_open(os.path.join(state_dir, f"remove-{shard:05d}-p000.npy")) as fh:
-            np.save(fh, pairs)
+        StateStore(state_dir).save_npy(f"remove-{shard:05d}-p000.npy", pairs)
 
     # --- apply -------------------------------------------------------------------------
     def _removals(self, state_dir: str, shard: int) -> dict[int, set[int]]:
         out: dict[int, set[int]] = {}
         for p in range(self._parts):
-            pairs = np.load(os.path.join(state_dir, f"remove-{shard:05d}-p{p:03d}.npy"))
+            pairs = StateStore(state_dir).load_npy(f"remove-{shard:05d}-p{p:03d}.npy")
             for d, u in pairs.tolist():
                 out.setdefault(d, set()).add(u)
         return out
@@ -338,13 +333,12 @@ class ParagraphDedup(GlobalStep):
             return n < self.min_words
         return False
 
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
         removals = self._removals(state_dir, shard)
-        counts = np.load(os.path.join(state_dir, f"counts-{shard:05d}.npy")).tolist()
+        counts = StateStore(state_dir).load_npy(f"counts-{shard:05d}.npy").tolist()
         counter = stats.counter("paragraph_dedup")
         for pos, record in enumerate(records):
-            stats.n_in += 1
             text = self._text(record)
             signals = record.get("signals")
             if signals is None:
@@ -356,8 +350,7 @@ class ParagraphDedup(GlobalStep):
                 signals["paragraph_dup_chars"] = 0
                 if self.action == "tag":
                     signals["paragraph_dup_spans"] = []
-                stats.n_out += 1
-                yield record
+                yield record, None
                 continue
             kept: list[str] = []
             spans: list[list[int]] = []
@@ -384,8 +377,7 @@ class ParagraphDedup(GlobalStep):
             signals["paragraph_dup_chars"] = removed_chars
             if self.action == "tag":
                 signals["paragraph_dup_spans"] = spans
-                stats.n_out += 1
-                yield record
+                yield record, None
                 continue
             if n_removed:
                 counter["records_changed"] += 1
@@ -395,8 +387,6 @@ class ParagraphDedup(GlobalStep):
                 record[self.field] = new_text
                 if self._too_short(new_text, record):
                     counter["records_dropped"] += 1
-                    stats.dropped["paragraph_dedup_too_short"] += 1
-                    ctx.drop(self, record, "paragraph_dedup_too_short")
+                    yield record, "paragraph_dedup_too_short"
                     continue
-            stats.n_out += 1
-            yield record
+            yield record, None

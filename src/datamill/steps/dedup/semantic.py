@@ -35,7 +35,6 @@ on the number of workers: shards are embedded whole, and clustering and ordering
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any, Iterable
 
@@ -43,23 +42,21 @@ import numpy as np
 
 from datamill.core.record import Record
 from datamill.core.stats import StepStats
-from datamill.core.step import GlobalStep, Resources, Stage, StepContext, register
+from datamill.core.step import GlobalStep, Resources, Stage, register
 from datamill.embed.fields import record_text
-from datamill.io.atomic import atomic_open
+from datamill.io.state import StateStore
 
 ORDERS = ("input", "far_from_centroid", "near_centroid")
 KMEANS_BACKENDS = ("auto", "faiss", "numpy")
 DTYPES = ("float16", "float32")
 
 
-def _save(path: str, **arrays: np.ndarray) -> None:
-    with atomic_open(path) as fh:
-        np.savez(fh, **arrays)
+def _save(state_dir: str, name: str, **arrays: np.ndarray) -> None:
+    StateStore(state_dir).save_npz(name, **arrays)
 
 
-def _load(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+def _load(state_dir: str, name: str) -> dict[str, np.ndarray]:
+    return StateStore(state_dir).load_npz(name)
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -270,21 +267,20 @@ class SemanticDedup(GlobalStep):
             emb[valid] = vecs
         else:
             emb = np.zeros((len(texts), 0), dtype=self.dtype)
-        with atomic_open(os.path.join(state_dir, f"emb-{shard:05d}.npy")) as fh:
-            np.save(fh, emb)
-        _save(os.path.join(state_dir, f"meta-{shard:05d}.npz"), valid=valid,
+        StateStore(state_dir).save_npy(f"emb-{shard:05d}.npy", emb)
+        _save(state_dir, f"meta-{shard:05d}.npz", valid=valid,
               ids=np.array(ids, dtype=str) if ids else np.zeros(0, dtype="<U1"))
         return {"embedded": int(valid.sum()), "no_text": int((~valid).sum()),
                 "embed_seconds": round(seconds, 3), "model_load_seconds": round(load_seconds, 3)}
 
     def _embeddings(self, state_dir: str, shard: int) -> np.ndarray:
-        return np.load(os.path.join(state_dir, f"emb-{shard:05d}.npy"), mmap_mode="r")
+        return StateStore(state_dir).load_npy(f"emb-{shard:05d}.npy", mmap=True)
 
     # --- stage 2 ------------------------------------------------------------------------------
     def cluster(self, n_shards: int, state_dir: str) -> dict[str, Any]:
         shard_col, pos_col, parts = [], [], []
         for shard in range(n_shards):
-            valid = _load(os.path.join(state_dir, f"meta-{shard:05d}.npz"))["valid"]
+            valid = _load(state_dir, f"meta-{shard:05d}.npz")["valid"]
             pos = np.flatnonzero(valid)
             if len(pos):
                 parts.append(_normalize(self._embeddings(state_dir, shard)[pos]))
@@ -307,7 +303,7 @@ class SemanticDedup(GlobalStep):
             sims = np.zeros(0, dtype=np.float32)
         for p in range(self.partitions):
             sel = labels % self.partitions == p
-            _save(os.path.join(state_dir, f"members-{p:05d}.npz"), cluster=labels[sel],
+            _save(state_dir, f"members-{p:05d}.npz", cluster=labels[sel],
                   shard=shards[sel], pos=positions[sel], centroid_sim=sims[sel])
         sizes = np.bincount(labels, minlength=k) if n else np.zeros(0, dtype=np.int64)
         return {"clusters": int(k), "kmeans": backend,
@@ -322,7 +318,7 @@ class SemanticDedup(GlobalStep):
         return np.lexsort((pos, shard))
 
     def dedup_partition(self, part: int, n_shards: int, state_dir: str) -> dict[str, Any]:
-        m = _load(os.path.join(state_dir, f"members-{part:05d}.npz"))
+        m = _load(state_dir, f"members-{part:05d}.npz")
         out_shard, out_pos, out_sim, out_keep, out_mshard, out_mpos = [], [], [], [], [], []
         cache: dict[int, np.ndarray] = {}
         by_cluster = np.argsort(m["cluster"], kind="stable")
@@ -354,24 +350,24 @@ class SemanticDedup(GlobalStep):
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
         keep = cat(out_keep, bool)
-        _save(os.path.join(state_dir, f"decisions-{part:05d}.npz"), shard=cat(out_shard, np.int32),
+        _save(state_dir, f"decisions-{part:05d}.npz", shard=cat(out_shard, np.int32),
               pos=cat(out_pos, np.int64), max_sim=cat(out_sim, np.float32), keep=keep,
               match_shard=cat(out_mshard, np.int32), match_pos=cat(out_mpos, np.int64))
         return {"semantic_duplicates": int((~keep).sum())}
 
     # --- stage 4 ------------------------------------------------------------------------------
     def collect(self, n_shards: int, state_dir: str) -> dict[str, Any]:
-        metas = [_load(os.path.join(state_dir, f"meta-{s:05d}.npz")) for s in range(n_shards)]
+        metas = [_load(state_dir, f"meta-{s:05d}.npz") for s in range(n_shards)]
         sizes = [len(m["valid"]) for m in metas]
         cluster = [np.full(n, -1, dtype=np.int64) for n in sizes]
         max_sim = [np.zeros(n, dtype=np.float32) for n in sizes]
         drop = [np.zeros(n, dtype=bool) for n in sizes]
         dup_of = [np.full(n, "", dtype=object) for n in sizes]
         for p in range(self.partitions):
-            members = _load(os.path.join(state_dir, f"members-{p:05d}.npz"))
+            members = _load(state_dir, f"members-{p:05d}.npz")
             for s, idx in _by_shard(members["shard"]):
                 cluster[s][members["pos"][idx]] = members["cluster"][idx]
-            d = _load(os.path.join(state_dir, f"decisions-{p:05d}.npz"))
+            d = _load(state_dir, f"decisions-{p:05d}.npz")
             for s, idx in _by_shard(d["shard"]):
                 pos = d["pos"][idx]
                 max_sim[s][pos] = d["max_sim"][idx]
@@ -381,21 +377,20 @@ class SemanticDedup(GlobalStep):
                     dup_of[s][pos[dup][jdx]] = metas[ms]["ids"][d["match_pos"][idx][dup][jdx]]
         total = dropped = 0
         for s in range(n_shards):
-            _save(os.path.join(state_dir, f"result-{s:05d}.npz"), cluster=cluster[s], max_sim=max_sim[s],
+            _save(state_dir, f"result-{s:05d}.npz", cluster=cluster[s], max_sim=max_sim[s],
                   drop=drop[s], dup_of=dup_of[s].astype(str) if sizes[s] else np.zeros(0, dtype="<U1"))
             total += sizes[s]
             dropped += int(drop[s].sum())
         return {"documents": total, "duplicates": dropped, "unique": total - dropped}
 
     # --- apply --------------------------------------------------------------------------------
-    def apply_shard(self, records: Iterable[Record], shard: int, state_dir: str,
-                    stats: StepStats, ctx: StepContext) -> Iterable[Record]:
-        res = _load(os.path.join(state_dir, f"result-{shard:05d}.npz"))
+    def decide_shard(self, records: Iterable[Record], shard: int, state_dir: str,
+                     stats: StepStats) -> Iterable[tuple[Record, str | None]]:
+        res = _load(state_dir, f"result-{shard:05d}.npz")
         cluster, max_sim, drop, dup_of = (res["cluster"].tolist(), res["max_sim"].tolist(),
                                           res["drop"].tolist(), res["dup_of"].tolist())
         n = len(drop)
         for pos, record in enumerate(records):
-            stats.n_in += 1
             sig = record.get("signals")
             if sig is None:
                 sig = record["signals"] = {}
@@ -404,8 +399,6 @@ class SemanticDedup(GlobalStep):
                 sig["semdedup_max_similarity"] = round(float(max_sim[pos]), 4)
                 if drop[pos]:
                     sig["semdedup_duplicate_of"] = dup_of[pos]
-                    stats.dropped["semantic_duplicate"] += 1
-                    ctx.drop(self, record, "semantic_duplicate")
+                    yield record, "semantic_duplicate"
                     continue
-            stats.n_out += 1
-            yield record
+            yield record, None

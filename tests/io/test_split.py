@@ -1,0 +1,146 @@
+"""Large inputs become several tasks: JSONL by line, WARC by record, Parquet by row group.
+The parts read every record exactly once, and a run over split input (also a resumed one)
+gives the same output as over whole files."""
+
+import gzip
+import json
+import os
+
+import pytest
+
+from datamill import Pipeline
+from datamill.core.stats import ReadStats
+from datamill.core.step import Transform, register
+from datamill.io.formats import Shard, detect_format
+from datamill.io.readers import Quarantine, read_shard
+from datamill.io.split import split_shards
+
+from test_ingest_faults import _record, _warc  # noqa: E402 - same folder
+
+
+def _rows(n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        text = (f"中文第{i}行：今天天气很好。" * (1 + i % 7)) if i % 3 == 0 else (f"English row {i}. " * (1 + i % 11))
+        out.append({"id": f"r{i}", "text": text})
+    return out
+
+
+def _jsonl(path, rows):
+    path.write_bytes(b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows))
+
+
+def _read_parts(path, split_bytes):
+    whole = Shard(0, str(path), detect_format(str(path)), os.path.getsize(path))
+    parts = split_shards([whole], split_bytes)
+    records, entries = [], []
+    for part in parts:
+        stats = ReadStats()
+        q = Quarantine(stats)
+        records += list(read_shard(part, stats, q))
+        entries += q.entries
+    return parts, records, entries
+
+
+@pytest.mark.parametrize("split_bytes", [1000, 1777, 4096])
+def test_jsonl_parts_read_every_line_once(tmp_path, split_bytes):
+    path = tmp_path / "big.jsonl"
+    rows = _rows(300)
+    _jsonl(path, rows)
+    parts, records, entries = _read_parts(path, split_bytes)
+    assert len(parts) > 3 and parts[0].start == 0 and parts[-1].end is None
+    assert [r["id"] for r in records] == [r["id"] for r in rows]
+    assert [r["text"] for r in records] == [r["text"] for r in rows]
+    assert not entries
+
+
+def test_jsonl_part_quarantine_names_the_byte_offset(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    good = b"".join(json.dumps(r).encode() + b"\n" for r in _rows(100))
+    path.write_bytes(good + b'{"id": "broken", "text": \n' + good)
+    parts, records, entries = _read_parts(path, 2000)
+    assert len(records) == 200
+    assert [(e["kind"], e["offset"]) for e in entries] == [("malformed_json", len(good))]
+
+
+def test_compressed_jsonl_is_not_split(tmp_path):
+    path = tmp_path / "big.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in _rows(300))))
+    parts, records, _ = _read_parts(path, 100)
+    assert len(parts) == 1 and len(records) == 300
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["warc.gz", "warc"])
+def test_warc_parts_read_every_record_once(tmp_path, gz):
+    path = tmp_path / ("big.warc.gz" if gz else "big.warc")
+    recs = [_record(i, length_delta=17 if i == 9 else 0) for i in range(30)]
+    offsets = _warc(path, recs, gz)
+    parts, records, entries = _read_parts(path, -(-os.path.getsize(path) // 7))
+    assert len(parts) == 7
+    assert [r["metadata"]["url"].rsplit("/", 1)[1] for r in records] == [str(i) for i in range(30) if i != 9]
+    assert [(e["kind"], e["offset"]) for e in entries] == [("warc_bad_content_length", offsets[9])]
+    assert [r["metadata"]["offset"] for r in records] == [o for i, o in enumerate(offsets) if i != 9]
+
+
+def test_parquet_parts_are_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _rows(1000)
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=100)
+    parts, records, _ = _read_parts(path, os.path.getsize(path) // 4)
+    assert len(parts) >= 3
+    assert all(isinstance(p.start, int) for p in parts) and parts[-1].end is None
+    assert [r["id"] for r in records] == [r["id"] for r in rows]
+
+
+def _read_out(out):
+    rows = []
+    for p in sorted(os.listdir(out)):
+        if p.startswith("part-"):
+            with gzip.open(os.path.join(out, p), "rt", encoding="utf-8") as fh:
+                rows += [json.loads(line) for line in fh]
+    return rows
+
+
+FAIL_ON = {"id": None}
+
+
+@register("test_crash_once")
+class CrashOnce(Transform):
+    """Dies once on the record named in FAIL_ON: the run stops mid-way, as if killed."""
+
+    def transform(self, record):
+        if record["id"] == FAIL_ON["id"]:
+            FAIL_ON["id"] = None
+            raise SystemExit("killed")  # not an Exception: the task dies, no quarantine
+        return record
+
+
+def _pipeline():
+    from datamill.steps.dedup.exact import ExactDedup
+
+    return Pipeline([CrashOnce(), ExactDedup()], output_format="jsonl")
+
+
+def test_split_run_resumes_exactly(tmp_path):
+    rows = _rows(400) + [{"id": f"dup{i}", "text": r["text"]} for i, r in enumerate(_rows(50))]
+    (tmp_path / "in").mkdir()
+    _jsonl(tmp_path / "in" / "big.jsonl", rows)
+    _jsonl(tmp_path / "in" / "small.jsonl", _rows(5))
+    whole = _pipeline().run([str(tmp_path / "in")], str(tmp_path / "whole"), split_bytes=0)
+    ref = _read_out(tmp_path / "whole")
+
+    FAIL_ON["id"] = "r300"  # in a later part of big.jsonl
+    with pytest.raises(SystemExit):
+        _pipeline().run([str(tmp_path / "in")], str(tmp_path / "split"), split_bytes=3000)
+    done = os.listdir(tmp_path / "split" / ".datamill" / "done")
+    assert 0 < len(done)
+    stats = _pipeline().run([str(tmp_path / "in")], str(tmp_path / "split"), split_bytes=3000)
+    assert stats["resumed_tasks"] == len(done)
+    assert len(stats["output"]["files"]) > 3
+    got = _read_out(tmp_path / "split")
+    assert [(r["id"], r["text"]) for r in got] == [(r["id"], r["text"]) for r in ref]
+    assert stats["steps"][1]["dropped"] == whole["steps"][1]["dropped"] == {"exact_duplicate": 55}
+    assert stats["reader"]["files"] == 2 and len(stats["inputs"]) == 2
