@@ -55,6 +55,10 @@ def _rebuild(cls: type["Step"], params: dict[str, Any], label: str | None = None
     return step
 
 
+class StepDefinitionError(TypeError):
+    """A step class that does not define what its kind needs: a bug, never a bad record."""
+
+
 class Failed:
     """What a batch method puts in a record's slot when that record failed: the record is
     quarantined with ``reason`` (and the exception's traceback when one is given) and the
@@ -168,6 +172,8 @@ class Step:
         for record in batch:
             try:
                 out.append(fn(record))
+            except StepDefinitionError:
+                raise
             except Exception as exc:  # noqa: BLE001 - reported as this record's failure
                 out.append(Failed(exc))
         return out
@@ -233,7 +239,7 @@ class Transform(Step):
     kind = "transform"
 
     def transform(self, record: Record) -> Record | None:
-        raise TypeError(f"{type(self).__name__} must define transform() or transform_batch()")
+        raise StepDefinitionError(f"{type(self).__name__} must define transform() or transform_batch()")
 
     def transform_batch(self, batch: Batch) -> list[Record | None | Failed]:
         return self.each(batch, self.transform)
@@ -268,7 +274,7 @@ class Tagger(Step):
     signal_types: ClassVar[dict[str, str]] = {}
 
     def tag(self, record: Record) -> dict[str, Any]:
-        raise TypeError(f"{type(self).__name__} must define tag() or tag_batch()")
+        raise StepDefinitionError(f"{type(self).__name__} must define tag() or tag_batch()")
 
     def tag_batch(self, batch: Batch) -> list[dict[str, Any] | Failed]:
         return self.each(batch, self.tag)
@@ -319,7 +325,7 @@ class Filter(Step):
             if isinstance(verdict, Failed):
                 raise RuntimeError(verdict.reason)
             return verdict
-        raise TypeError(f"{type(self).__name__} must define drop_reason() or drop_reason_batch()")
+        raise StepDefinitionError(f"{type(self).__name__} must define drop_reason() or drop_reason_batch()")
 
     def keep(self, record: Record) -> None | bool | str:
         """Old name of :meth:`drop_reason` (it returns a drop reason, not a boolean)."""
@@ -327,7 +333,7 @@ class Filter(Step):
             return self.drop_reason(record)
         if _overrides(self, Filter, "drop_reason_batch") or _overrides(self, Filter, "keep_batch"):
             return self.drop_reason(record)
-        raise TypeError(f"{type(self).__name__} must define drop_reason() or drop_reason_batch()")
+        raise StepDefinitionError(f"{type(self).__name__} must define drop_reason() or drop_reason_batch()")
 
     def drop_reason_batch(self, batch: Batch) -> list[None | bool | str | Failed]:
         return self.each(batch, self.drop_reason)

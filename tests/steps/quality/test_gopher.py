@@ -165,3 +165,15 @@ def test_dup_ngram_walk_matches_reference():
         words = tuple(rnd.choice("abc") for _ in range(rnd.randint(5, 40)))
         for n in (5, 6, 7):
             assert _dup_ngram_chars(words, n) == reference(words, n)
+
+
+def test_dup_ngrams_by_size_equals_counting_each_size():
+    from datamill.steps.quality.gopher_repetition import dup_ngram_chars_by_size
+
+    rnd = random.Random(2)
+    for _ in range(300):
+        words = tuple(rnd.choice(["a", "bb", "c", "dd", "e"][: rnd.randint(2, 5)])
+                      for _ in range(rnd.randint(0, 60)))
+        sizes = list(range(5, 11)) if rnd.random() < 0.7 else [5, 7, 8, 10]
+        got = dup_ngram_chars_by_size(words, sizes)
+        assert got == {n: (_dup_ngram_chars(words, n) if len(words) >= n else None) for n in sizes}

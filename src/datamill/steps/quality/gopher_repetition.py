@@ -72,6 +72,53 @@ def _dup_ngram_chars(tokens: tuple[str, ...], n: int, counts: Counter | None = N
     return chars
 
 
+def _walk(repeated: list[tuple[int, tuple[str, ...]]], n: int) -> int:
+    """The left-to-right walk of :func:`_dup_ngram_chars` over the positions whose n-gram
+    occurs more than once (in order); the others cannot change the outcome."""
+    seen: set[tuple[str, ...]] = set()
+    chars = 0
+    next_free = 0
+    for i, gram in repeated:
+        if i < next_free:
+            continue
+        if gram in seen:
+            chars += sum(map(len, gram))
+            next_free = i + n
+        else:
+            seen.add(gram)
+    return chars
+
+
+def dup_ngram_chars_by_size(tokens: tuple[str, ...], sizes: list[int]) -> dict[int, int | None]:
+    """:func:`_dup_ngram_chars` for every n in ``sizes`` (``None`` when the text has fewer
+    than n words), sharing work between consecutive sizes: an (n+1)-gram can repeat only
+    where the n-grams at i and i+1 both repeat, so after the first size only those candidate
+    positions are counted. Same result as counting every n-gram of every size."""
+    out: dict[int, int | None] = {}
+    prev_n: int | None = None
+    repeated: list[tuple[int, tuple[str, ...]]] = []
+    n_tokens = len(tokens)
+    for n in sorted(set(sizes)):
+        if n_tokens < n:
+            out[n] = None
+            continue
+        if prev_n is not None and prev_n == n - 1:
+            if not repeated:
+                out[n] = 0
+                continue
+            rep_at = {i for i, _ in repeated}
+            positions = [i for i, _ in repeated if i + 1 in rep_at and i + n <= n_tokens]
+            grams = [tokens[i:i + n] for i in positions]
+        else:
+            positions = range(n_tokens - n + 1)
+            grams = list(_ngrams(tokens, n))
+        counts = Counter(grams)
+        repeated = [(i, g) for i, g in zip(positions, grams) if counts[g] > 1]
+        out[n] = _walk(repeated, n)
+        prev_n = n
+    return out
+
+
 _TOP_NGRAMS = ((2, 0.20), (3, 0.18), (4, 0.16))
 _DUP_NGRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
 
@@ -117,17 +164,8 @@ class GopherRepetitionSignals(RuleSignals):
         for n in self.top_sizes:
             if len(tokens) >= n:
                 st[f"top_{n}_gram_char_frac"] = _top_ngram_chars(tokens, n) / n_chars
-        unique_shorter = False
-        for n in sorted(self.dup_sizes):
-            if len(tokens) < n:
-                continue
-            if unique_shorter:  # no repeated k-gram implies no repeated (k+1)-gram
-                value = 0.0
-            else:
-                counts = Counter(_ngrams(tokens, n))
-                unique_shorter = len(counts) == len(tokens) - n + 1
-                value = _dup_ngram_chars(tokens, n, counts) / n_chars
-            st[f"dup_{n}_gram_char_frac"] = value
+        for n, chars in dup_ngram_chars_by_size(tokens, self.dup_sizes).items():
+            st[f"dup_{n}_gram_char_frac"] = None if chars is None else chars / n_chars
         return st
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from datamill.core.record import Record
-from datamill.core.step import Filter, Tagger
+from datamill.core.step import Filter, StepDefinitionError, Tagger
 from datamill.steps.quality.language_rules import record_language
 from datamill.text.words import base_language, warm_up
 
@@ -43,7 +43,7 @@ class RuleSignals(Tagger):
         return self.measure(record.get("text") or "", language_of(self, record))
 
     def measure(self, text: str, lang: str) -> dict[str, Any]:
-        raise TypeError(f"{type(self).__name__} must define measure()")
+        raise StepDefinitionError(f"{type(self).__name__} must define measure()")
 
 
 class SignalRules(Filter):
@@ -64,7 +64,7 @@ class SignalRules(Filter):
         return self.decide(sig, language_of(self, record))
 
     def decide(self, sig: dict[str, Any], lang: str) -> str | None:
-        raise TypeError(f"{type(self).__name__} must define decide()")
+        raise StepDefinitionError(f"{type(self).__name__} must define decide()")
 
 
 def over(value: float | None, limit: float | None) -> bool:
