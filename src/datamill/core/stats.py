@@ -17,6 +17,8 @@ class StepStats:
     quarantined: int = 0
     dropped: Counter = field(default_factory=Counter)
     counters: dict[str, Counter] = field(default_factory=dict)
+    #: how often the step took a fallback path, per kind (see ``Step.fallback``)
+    fallbacks: Counter = field(default_factory=Counter)
 
     def counter(self, name: str) -> Counter:
         c = self.counters.get(name)
@@ -28,14 +30,16 @@ class StepStats:
         return {"step": self.label, "kind": self.kind, "in": self.n_in, "out": self.n_out,
                 "dropped": dict(self.dropped.most_common()), "quarantined": self.quarantined,
                 "seconds": round(self.seconds, 4),
-                "counters": {k: dict(v.most_common()) for k, v in self.counters.items()}}
+                "counters": {k: dict(v.most_common()) for k, v in self.counters.items()},
+                "fallbacks": dict(self.fallbacks.most_common())}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "StepStats":
         return cls(label=d["step"], kind=d["kind"], n_in=d["in"], n_out=d["out"],
                    seconds=d["seconds"], quarantined=d.get("quarantined", 0),
                    dropped=Counter(d.get("dropped", {})),
-                   counters={k: Counter(v) for k, v in d.get("counters", {}).items()})
+                   counters={k: Counter(v) for k, v in d.get("counters", {}).items()},
+                   fallbacks=Counter(d.get("fallbacks", {})))
 
     def merge(self, other: "StepStats") -> None:
         self.n_in += other.n_in
@@ -43,6 +47,7 @@ class StepStats:
         self.seconds += other.seconds
         self.quarantined += other.quarantined
         self.dropped.update(other.dropped)
+        self.fallbacks.update(other.fallbacks)
         for k, v in other.counters.items():
             self.counter(k).update(v)
 

@@ -13,6 +13,8 @@ import functools
 import inspect
 import time
 import traceback
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
@@ -46,8 +48,44 @@ class Resources:
     batch_size: int = 512
 
 
-def _rebuild(cls: type["Step"], params: dict[str, Any]) -> "Step":
-    return cls(**params)
+def _rebuild(cls: type["Step"], params: dict[str, Any], label: str | None = None) -> "Step":
+    step = cls(**params)
+    if label:
+        step._label = label
+    return step
+
+
+class StepDefinitionError(TypeError):
+    """A step class that does not define what its kind needs: a bug, never a bad record."""
+
+
+class Failed:
+    """What a batch method puts in a record's slot when that record failed: the record is
+    quarantined with ``reason`` (and the exception's traceback when one is given) and the
+    rest of the batch goes on. A batch method that *raises* is a bug in the step: the task
+    stops with the real traceback, nothing is retried."""
+
+    __slots__ = ("reason", "exc", "tb")
+
+    def __init__(self, reason: str | BaseException, exc: BaseException | None = None):
+        if isinstance(reason, BaseException):
+            exc, reason = reason, f"{type(reason).__name__}: {reason}"
+        self.reason = str(reason)
+        self.exc = exc
+        self.tb = "".join(traceback.format_exception(exc, limit=-3)) if exc is not None else ""
+
+    def __repr__(self) -> str:
+        return f"Failed({self.reason!r})"
+
+
+def deprecated_param(step: "Step", old: str, new: str, how: str = "") -> None:
+    """Tell the user that ``old`` (still accepted) gave way to ``new``."""
+    warnings.warn(f"step {step.name or type(step).__name__!r}: parameter {old!r} is deprecated, "
+                  f"use {new!r}{how}", FutureWarning, stacklevel=4)
+
+
+def _overrides(obj: Any, base: type, name: str) -> bool:
+    return getattr(type(obj), name) is not getattr(base, name)
 
 
 class Step:
@@ -85,11 +123,14 @@ class Step:
 
     @property
     def label(self) -> str:
-        """Name used in stats; several instances of one step get distinct labels."""
+        """Name used in stats and as the key of the step's signals; several instances of one
+        step in a pipeline get distinct labels (``sample``, ``sample#2``)."""
         return getattr(self, "_label", None) or self.name or type(self).__name__
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self.params))
+        # parameters and label: a step pickled to a worker (a process, a Ray task) keeps
+        # both, and loads its heavy state again in setup()
+        return (_rebuild, (type(self), self.params, getattr(self, "_label", None)))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -107,6 +148,36 @@ class Step:
     def run_batch(self, batch: Batch, stats: StepStats, ctx: "StepContext") -> Batch:
         raise TypeError(f"{type(self).__name__} must subclass Transform, Tagger, Filter or GlobalStep")
 
+    # --- helpers for batch methods -------------------------------------------------------
+    def fallback(self, what: str, n: int = 1) -> None:
+        """Count that the step took a fallback path (a missing segmenter, a record without a
+        language read with the default one…); the counts appear in the step's stats under
+        ``fallbacks``, so nothing degrades silently."""
+        counts = self.__dict__.get("_fallbacks")
+        if counts is None:
+            counts = self._fallbacks = Counter()
+        counts[what] += n
+
+    def drain_fallbacks(self, stats: StepStats) -> None:
+        counts = self.__dict__.get("_fallbacks")
+        if counts:
+            stats.fallbacks.update(counts)
+            counts.clear()
+
+    @staticmethod
+    def each(batch: Batch, fn) -> list[Any]:
+        """``fn`` over every record; a record whose call raises gets :class:`Failed` with the
+        exception (so it is quarantined) and the others go on."""
+        out: list[Any] = []
+        for record in batch:
+            try:
+                out.append(fn(record))
+            except StepDefinitionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported as this record's failure
+                out.append(Failed(exc))
+        return out
+
 
 class StepContext:
     """What a running step may write besides its output: quarantine and dropped side outputs."""
@@ -116,13 +187,15 @@ class StepContext:
         self.quarantined: list[dict] = []
         self.dropped: list[Record] = []
 
-    def quarantine(self, step: Step, record: Record, exc: BaseException) -> None:
+    def quarantine(self, step: Step, record: Record, exc: BaseException | Failed) -> None:
+        failed = exc if isinstance(exc, Failed) else Failed(exc)
         meta = record.get("metadata") or {}
-        err = RecordError(f"{type(exc).__name__}: {exc}", source=str(meta.get("source") or ""),
+        err = RecordError(failed.reason, source=str(meta.get("source") or ""),
                           record_id=str(record.get("id")), step=step.label,
                           offset=meta.get("offset"), line=meta.get("line"))
         entry = err.to_dict()
-        entry["traceback"] = traceback.format_exc(limit=3)
+        if failed.tb:
+            entry["traceback"] = failed.tb
         self.quarantined.append(entry)
 
     def drop(self, step: Step, record: Record, reason: str) -> None:
@@ -139,6 +212,7 @@ def _timed(method):
         t0 = time.perf_counter()
         stats.n_in += len(batch)
         out = method(self, batch, stats, ctx)
+        self.drain_fallbacks(stats)
         stats.n_out += len(out)
         stats.seconds += time.perf_counter() - t0
         return out
@@ -146,74 +220,84 @@ def _timed(method):
     return wrapper
 
 
+def _check_length(step: Step, method: str, batch: Batch, results: list) -> None:
+    if len(results) != len(batch):
+        raise RuntimeError(f"{type(step).__name__}.{method} returned {len(results)} results for a "
+                           f"batch of {len(batch)} records: a batch method returns one per record")
+
+
 class Transform(Step):
     """Rewrites records and never filters them on quality. ``transform`` returns the record;
     returning ``None`` means nothing is left (for example HTML with no text), counted as a drop
-    with the reason ``empty``."""
+    with the reason ``empty``.
+
+    Define ``transform(record)`` (a record that raises is quarantined with the error), or
+    ``transform_batch(batch)``, which returns one result per record: the record, ``None``, or
+    :class:`Failed` for a record that could not be processed. A ``transform_batch`` that raises
+    stops the task: that is a bug, not a bad record."""
 
     kind = "transform"
 
     def transform(self, record: Record) -> Record | None:
-        raise TypeError(f"{type(self).__name__} must define transform() or transform_batch()")
+        raise StepDefinitionError(f"{type(self).__name__} must define transform() or transform_batch()")
 
-    def transform_batch(self, batch: Batch) -> list[Record | None]:
-        return [self.transform(r) for r in batch]
+    def transform_batch(self, batch: Batch) -> list[Record | None | Failed]:
+        return self.each(batch, self.transform)
 
     @_timed
     def run_batch(self, batch, stats, ctx):
-        try:
-            results = self.transform_batch(batch)
-        except Exception:
-            results = []
-            for record in batch:
-                try:
-                    results.append(self.transform(record))
-                except Exception as exc:  # noqa: BLE001 - quarantined with its reason
-                    ctx.quarantine(self, record, exc)
-                    stats.quarantined += 1
-                    results.append(False)
+        results = self.transform_batch(batch)
+        _check_length(self, "transform_batch", batch, results)
         out = []
         for original, record in zip(batch, results):
             if record is None:
                 stats.dropped["empty"] += 1
                 ctx.drop(self, original, "empty")
-            elif record is not False:
+            elif isinstance(record, Failed):
+                ctx.quarantine(self, original, record)
+                stats.quarantined += 1
+            else:
                 out.append(record)
         return out
 
 
 class Tagger(Step):
-    """Adds named signals to ``record["signals"]``; never drops."""
+    """Adds named signals and never drops. ``tag(record)`` returns a dict ``{name: value}``,
+    stored under ``record["signals"][<step label>]`` (so two instances never collide; see
+    docs/pipelines.md). ``tag_batch`` returns one dict (or :class:`Failed`) per record.
+
+    ``signal_types`` declares every name the tagger writes with its Arrow type (``"int64"``,
+    ``"float64"``, ``"string"``, ``"bool"``…): every record gets every name (``None`` where it
+    does not apply), so outputs share one schema."""
 
     kind = "tagger"
+    signal_types: ClassVar[dict[str, str]] = {}
 
     def tag(self, record: Record) -> dict[str, Any]:
-        raise TypeError(f"{type(self).__name__} must define tag() or tag_batch()")
+        raise StepDefinitionError(f"{type(self).__name__} must define tag() or tag_batch()")
 
-    def tag_batch(self, batch: Batch) -> list[dict[str, Any]]:
-        return [self.tag(r) for r in batch]
+    def tag_batch(self, batch: Batch) -> list[dict[str, Any] | Failed]:
+        return self.each(batch, self.tag)
 
     @_timed
     def run_batch(self, batch, stats, ctx):
-        try:
-            tags = self.tag_batch(batch)
-        except Exception:
-            tags = []
-            for record in batch:
-                try:
-                    tags.append(self.tag(record))
-                except Exception as exc:  # noqa: BLE001
-                    ctx.quarantine(self, record, exc)
-                    stats.quarantined += 1
-                    tags.append(None)
+        tags = self.tag_batch(batch)
+        _check_length(self, "tag_batch", batch, tags)
         out = []
+        label = self.label
         for record, tag in zip(batch, tags):
-            if tag is None:
+            if isinstance(tag, Failed):
+                ctx.quarantine(self, record, tag)
+                stats.quarantined += 1
                 continue
             sig = record.get("signals")
             if sig is None:
                 sig = record["signals"] = {}
-            sig.update(tag)
+            mine = sig.get(label)
+            if isinstance(mine, dict):
+                mine.update(tag)
+            else:
+                sig[label] = dict(tag)
             self.count(record, tag, stats)
             out.append(record)
         return out
@@ -223,39 +307,61 @@ class Tagger(Step):
 
 
 class Filter(Step):
-    """Keeps or drops. ``keep`` returns ``None``/``True`` to keep the record, or a short reason
-    string (``False`` means the step's own name) to drop it. Filters may write the signals they
-    computed into ``record["signals"]`` so a person can see why."""
+    """Keeps or drops. ``drop_reason(record)`` returns ``None`` to keep the record, or a short
+    reason string to drop it (``True`` also keeps; ``False`` drops with the step's label as
+    the reason). ``drop_reason_batch`` returns one verdict (or :class:`Failed`) per record.
+
+    ``keep`` / ``keep_batch`` are the old names of the same methods and still work, in
+    subclasses and for callers. A filter may write what it measured under
+    ``record["signals"][<step label>]`` so a person can see why."""
 
     kind = "filter"
 
-    def keep(self, record: Record) -> None | bool | str:
-        raise TypeError(f"{type(self).__name__} must define keep() or keep_batch()")
+    def drop_reason(self, record: Record) -> None | bool | str:
+        if _overrides(self, Filter, "keep"):
+            return self.keep(record)
+        if _overrides(self, Filter, "drop_reason_batch") or _overrides(self, Filter, "keep_batch"):
+            verdict = self._verdicts([record])[0]
+            if isinstance(verdict, Failed):
+                raise RuntimeError(verdict.reason)
+            return verdict
+        raise StepDefinitionError(f"{type(self).__name__} must define drop_reason() or drop_reason_batch()")
 
-    def keep_batch(self, batch: Batch) -> list[None | bool | str]:
-        return [self.keep(r) for r in batch]
+    def keep(self, record: Record) -> None | bool | str:
+        """Old name of :meth:`drop_reason` (it returns a drop reason, not a boolean)."""
+        if _overrides(self, Filter, "drop_reason"):
+            return self.drop_reason(record)
+        if _overrides(self, Filter, "drop_reason_batch") or _overrides(self, Filter, "keep_batch"):
+            return self.drop_reason(record)
+        raise StepDefinitionError(f"{type(self).__name__} must define drop_reason() or drop_reason_batch()")
+
+    def drop_reason_batch(self, batch: Batch) -> list[None | bool | str | Failed]:
+        return self.each(batch, self.drop_reason)
+
+    def keep_batch(self, batch: Batch) -> list[None | bool | str | Failed]:
+        """Old name of :meth:`drop_reason_batch`."""
+        return self._verdicts(batch)
+
+    def _verdicts(self, batch: Batch) -> list:
+        if _overrides(self, Filter, "drop_reason_batch"):
+            return self.drop_reason_batch(batch)
+        if _overrides(self, Filter, "keep_batch"):
+            return self.keep_batch(batch)
+        return self.each(batch, self.drop_reason)
 
     @_timed
     def run_batch(self, batch, stats, ctx):
-        try:
-            verdicts = self.keep_batch(batch)
-        except Exception:
-            verdicts = []
-            for record in batch:
-                try:
-                    verdicts.append(self.keep(record))
-                except Exception as exc:  # noqa: BLE001
-                    ctx.quarantine(self, record, exc)
-                    stats.quarantined += 1
-                    verdicts.append(_QUARANTINED)
+        verdicts = self._verdicts(batch)
+        _check_length(self, "drop_reason_batch", batch, verdicts)
         out = []
         for record, verdict in zip(batch, verdicts):
-            if verdict is not _QUARANTINED:
-                self.count(record, verdict, stats)
+            if isinstance(verdict, Failed):
+                ctx.quarantine(self, record, verdict)
+                stats.quarantined += 1
+                continue
+            self.count(record, verdict, stats)
             if verdict is None or verdict is True:
                 out.append(record)
-            elif verdict is _QUARANTINED:
-                continue
             else:
                 reason = self.label if verdict is False else str(verdict)
                 stats.dropped[reason] += 1
@@ -264,9 +370,6 @@ class Filter(Step):
 
     def count(self, record: Record, verdict: None | bool | str, stats: StepStats) -> None:
         """Hook for per-value counters in the summary (for example languages seen)."""
-
-
-_QUARANTINED = object()
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,8 @@ import time
 from typing import Any
 
 from datamill.core.errors import DatamillError
-from datamill.core.step import Resources
 from datamill.exec import tasks
-from datamill.exec.tasks import PlanStage, RunPlan
+from datamill.exec.tasks import PlanStage, RunPlan, stage_resources
 
 #: object store of the private instance, in MB (the plan is small: steps pickle as parameters)
 DEFAULT_OBJECT_STORE_MB = 200
@@ -54,22 +53,6 @@ def _run_remote(plan_box: list, stage: PlanStage, index: int) -> dict:
         _PLANS.clear()  # one run at a time per worker: keep only the current plan
         _PLANS[key] = plan
     return tasks.run_task(plan, stage, index)
-
-
-def stage_resources(plan: RunPlan, stage: PlanStage) -> Resources:
-    """What one task of ``stage`` needs: the maximum over the steps it runs."""
-    if stage.segment is not None:
-        ids = list(plan.segments[stage.segment])
-        if stage.segment > 0:  # the global step's apply runs in this segment's tasks
-            ids.append(plan.globals[stage.segment - 1])
-    else:
-        ids = [plan.globals[stage.glob]]
-    declared = [plan.steps[i].resources for i in ids]
-    if not declared:
-        return Resources()
-    return Resources(cpus=max(r.cpus for r in declared), gpus=max(r.gpus for r in declared),
-                     memory_mb=max(r.memory_mb for r in declared),
-                     batch_size=min(r.batch_size for r in declared))
 
 
 def _local_code_paths() -> list[str]:

@@ -23,7 +23,7 @@ import orjson
 
 from datamill.core.record import Record
 from datamill.core.stats import ReadStats, StepStats
-from datamill.core.step import GlobalStep, Step, StepContext
+from datamill.core.step import GlobalStep, Resources, Step, StepContext
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.formats import Shard
 from datamill.io.layout import RUN_DIR, dropped_dir, quarantine_dir
@@ -122,6 +122,35 @@ class PlanStage:
         return None if self.single else index
 
 
+def stage_resources(plan: RunPlan, stage: PlanStage) -> Resources:
+    """What one task of ``stage`` needs: the maximum over the steps it runs (the smallest
+    batch size). Both executors schedule from it."""
+    if stage.segment is not None:
+        ids = list(plan.segments[stage.segment])
+        if stage.segment > 0:  # the global step's apply runs in this segment's tasks
+            ids.append(plan.globals[stage.segment - 1])
+    else:
+        ids = [plan.globals[stage.glob]]
+    declared = [plan.steps[i].resources for i in ids]
+    if not declared:
+        return Resources()
+    return Resources(cpus=max(r.cpus for r in declared), gpus=max(r.gpus for r in declared),
+                     memory_mb=max(r.memory_mb for r in declared),
+                     batch_size=min(r.batch_size for r in declared))
+
+
+def run_step(step: Step, batch: list[Record], stats: StepStats, ctx: StepContext) -> list[Record]:
+    """``step`` over ``batch``, in slices of at most the step's ``Resources.batch_size``
+    (an embedding model that declares 64 never sees the reader's 256 at once)."""
+    size = step.resources.batch_size
+    if not size or len(batch) <= size:
+        return step.run_batch(batch, stats, ctx)
+    out: list[Record] = []
+    for i in range(0, len(batch), size):
+        out.extend(step.run_batch(batch[i:i + size], stats, ctx))
+    return out
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -212,7 +241,7 @@ def run_segment(plan: RunPlan, segment: int, shard: Shard, progress: ProgressFn 
             for i, step in zip(step_ids, steps):
                 if not batch:
                     break
-                batch = step.run_batch(batch, stats[i], ctx)
+                batch = run_step(step, batch, stats[i], ctx)
             writer.write(batch)
             if dropped_writer is not None and ctx.dropped:
                 dropped_writer.write(ctx.dropped)

@@ -1,4 +1,5 @@
-"""A run summary people can read: in/out per step, top drop reasons, languages, quarantine."""
+"""A run summary people can read: in/out per step, top drop reasons, languages, fallbacks,
+quarantine."""
 
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ def format_summary(stats: dict[str, Any], top: int = 5) -> str:
         total = sum(langs.values())
         shown = ", ".join(f"{k} {_pct(v, total).strip()}" for k, v in list(langs.items())[:8])
         lines.append(f"  languages seen: {shown}" + (f" (+{len(langs) - 8} more)" if len(langs) > 8 else ""))
+    fallbacks = [(s["step"], s.get("fallbacks") or {}) for s in stats["steps"]]
+    for step, counts in fallbacks:
+        if counts:
+            lines.append(f"  fallbacks in {step}: {_fmt_counts(counts)}")
     if stats.get("quarantine"):
         lines.append(f"  quarantined: {_fmt_counts(stats['quarantine'])}  -> {run_file_hint(stats)}")
     for label, counters in (stats.get("globals") or {}).items():

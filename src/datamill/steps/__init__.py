@@ -9,6 +9,7 @@ STEP_MODULES = [
     "datamill.steps.extract.html",
     "datamill.steps.langid.fasttext_lid",
     "datamill.steps.quality.gopher",
+    "datamill.steps.quality.gopher_repetition",
     "datamill.steps.quality.c4",
     "datamill.steps.quality.fineweb",
     "datamill.steps.safety.pii",

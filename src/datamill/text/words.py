@@ -18,9 +18,9 @@
 Whitespace is never a word; punctuation tokens are words (as in datatrove), so callers that
 need "real" words filter them with :func:`is_punctuation`.
 
-Segmentation is the costly part of every rule set, so :func:`words` caches the last few results
-(the Gopher, C4 and FineWeb steps usually look at the same text in a row) and returns tuples,
-which callers cannot change by accident.
+Segmentation is the costly part of every rule set, so :func:`words` caches the results for a
+batch's worth of texts (the Gopher and FineWeb taggers look at the same text one step after the
+other, a whole batch apart) and returns tuples, which callers cannot change by accident.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import logging
 import re
 import threading
 import unicodedata
+from collections import OrderedDict
 from typing import Callable
 
 import regex
@@ -47,6 +48,7 @@ __all__ = [
     "split_sentences",
     "split_words",
     "warm_up",
+    "word_cache_stats",
     "words",
 ]
 
@@ -256,14 +258,61 @@ def split_words(text: str, language: str | None = "en") -> list[str]:
     return _SCRIPT_RUNS.findall(text)
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_words(text: str, family: str, language: str) -> tuple[str, ...]:
-    return tuple(split_words(text, language))
+class _WordCache:
+    """The segmentations of the last texts seen, bounded by entries and by tokens.
+
+    Steps run batch by batch (each step over the whole batch, then the next), so a cache must
+    hold a batch's worth of texts for the Gopher, FineWeb and C4 steps to share one split per
+    record; the token bound keeps a batch of huge documents from holding gigabytes. Keys are
+    the text itself: a hit costs one hash (cached by the string) and an identity compare.
+    """
+
+    def __init__(self, max_entries: int = 1024, max_tokens: int = 2_000_000):
+        self.max_entries = max_entries
+        self.max_tokens = max_tokens
+        self._data: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
+        self._tokens = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, text: str, language: str) -> tuple[str, ...]:
+        key = (text, language)
+        with self._lock:
+            found = self._data.get(key)
+            if found is not None:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return found
+        out = tuple(split_words(text, language))
+        with self._lock:
+            self.misses += 1
+            if key not in self._data:
+                self._data[key] = out
+                self._tokens += len(out)
+                while self._data and (len(self._data) > self.max_entries or self._tokens > self.max_tokens):
+                    _, old = self._data.popitem(last=False)
+                    self._tokens -= len(old)
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._tokens = 0
+            self.hits = self.misses = 0
+
+
+_CACHE = _WordCache()
 
 
 def words(text: str, language: str | None = "en") -> tuple[str, ...]:
-    """Cached :func:`split_words` (the last 16 texts): steps in a row reuse one segmentation."""
-    return _cached_words(text, _family(language), base_language(language) or "en")
+    """Cached :func:`split_words`: the steps of a pipeline share one segmentation per record
+    (the last 1,024 texts or 2 M tokens are kept)."""
+    return _CACHE.get(text, base_language(language) or "en")
+
+
+def word_cache_stats() -> dict[str, int]:
+    """Hits and misses of :func:`words` in this process (benchmarks print them)."""
+    return {"hits": _CACHE.hits, "misses": _CACHE.misses, "entries": len(_CACHE._data)}
 
 
 # --- lines and sentences -----------------------------------------------------------------

@@ -3,13 +3,15 @@ import random
 
 import pytest
 
-from datamill.steps.quality.c4 import C4BadWords, C4Quality
+from datamill.core.stats import StepStats
+from datamill.core.step import StepContext
+from datamill.steps.quality.c4 import C4BadWords, C4CleanLines, C4PageRules, C4Quality
 
 S = "This is a complete sentence with words."
 
 
 def rec(text, lang=None, id="x"):
-    return {"id": id, "text": text, "signals": {"language": lang} if lang else {}}
+    return {"id": id, "text": text, "metadata": {"language": lang} if lang else {}, "signals": {}}
 
 
 def test_lines_are_removed_and_text_rewritten():
@@ -45,9 +47,37 @@ def test_too_few_sentences_and_switches():
 
 def test_signals_and_pickle():
     r = rec("\n".join([S] * 5 + ["Menu"]))
-    step = pickle.loads(pickle.dumps(C4Quality(store_signals=True)))
-    assert step.keep(r) is None
-    assert r["signals"]["c4_quality"]["lines_removed_no_terminal_punct"] == 1
+    step = pickle.loads(pickle.dumps(C4Quality()))
+    assert step.drop_reason(r) is None
+    sig = r["signals"]["c4_quality"]
+    assert sig["lines_removed_no_terminal_punct"] == 1 and sig["lines_kept"] == 5
+    assert set(sig) == set(C4CleanLines.signal_types)
+
+
+def test_line_removal_is_a_transform_and_page_rules_a_filter():
+    assert C4CleanLines.kind == "transform" and C4PageRules.kind == "filter"
+    text = "\n".join([S] * 2 + ["Menu", "Please enable javascript to view this page."])
+    r = rec(text)
+    out = C4CleanLines().run_batch([r], StepStats("c4_clean_lines", "transform"), StepContext())
+    assert out == [r] and r["text"] == "\n".join([S] * 2)  # a transform never drops
+    sig = r["signals"]["c4_clean_lines"]
+    assert sig["lines_removed_javascript"] == 1 and sig["sentences"] == 2
+    assert C4PageRules(signals_from="c4_clean_lines").drop_reason(r) == "c4_too_few_sentences"
+    assert C4PageRules(signals_from="c4_clean_lines", min_num_sentences=2).drop_reason(r) is None
+
+
+def test_curly_bracket_before_policy_line_drops_the_page_as_c4_did():
+    r = rec("\n".join([S] * 5 + ["Our privacy policy uses {this} layout for everyone."]))
+    assert C4Quality().drop_reason(r) == "c4_curly_bracket"
+    r = rec("\n".join([S] * 5 + ["Read our privacy policy before you use the site."]))
+    assert C4Quality().drop_reason(r) is None
+    assert r["signals"]["c4_quality"]["lines_removed_policy"] == 1
+
+
+def test_badwords_signal_under_its_label(ldnoobw):
+    r = rec("What an asshole, really.")
+    assert C4BadWords(badwords_dir=ldnoobw).drop_reason(r) == "c4_badwords"
+    assert r["signals"]["c4_badwords"] == {"match": "asshole", "has_list": True}
 
 
 def test_chinese_lines_use_fullwidth_punct_and_segmented_words(shared_data):

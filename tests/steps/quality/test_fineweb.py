@@ -3,13 +3,13 @@ import random
 
 import pytest
 
-from datamill.steps.quality.fineweb import FineWebQuality
+from datamill.steps.quality.fineweb import FineWebQuality, FineWebQualityRules, FineWebQualitySignals
 
 LONG = "This line is long enough to count as a real line of text, and it ends well."
 
 
 def rec(text, lang=None):
-    return {"id": "x", "text": text, "signals": {"language": lang} if lang else {}}
+    return {"id": "x", "text": text, "metadata": {"language": lang} if lang else {}, "signals": {}}
 
 
 def test_good_text_passes_and_pickles():
@@ -38,8 +38,11 @@ def test_list_ratio():
 def test_exclude_zero_and_signals():
     text = "\n".join(f"{LONG[:-1]} number {i}" for i in range(10))
     r = rec(text)
-    assert FineWebQuality(line_punct_exclude_zero=True, store_signals=True).keep(r) is None
-    assert r["signals"]["fineweb_quality"]["line_punct_ratio"] == 0.0
+    assert FineWebQuality(line_punct_exclude_zero=True).drop_reason(r) is None
+    sig = r["signals"]["fineweb_quality"]
+    assert sig["line_punct_ratio"] == 0.0 and sig["line_count"] == 10
+    assert set(sig) == set(FineWebQualitySignals.signal_types)
+    assert FineWebQualityRules().drop_reason(r) == "line_punct_ratio"  # re-decided, not re-measured
 
 
 @pytest.mark.parametrize("lang", ["zh", "ja"])

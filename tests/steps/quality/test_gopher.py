@@ -4,14 +4,18 @@ import random
 import pytest
 
 from datamill.core.step import REGISTRY
-from datamill.steps.quality.gopher import GopherQuality, GopherRepetition, _dup_ngram_chars
+from datamill.core.stats import StepStats
+from datamill.core.step import StepContext
+from datamill.steps.quality.gopher import (GopherQuality, GopherQualityRules, GopherQualitySignals,
+                                          GopherRepetition, _dup_ngram_chars)
+from datamill.steps.quality.gopher_repetition import GopherRepetitionRules, GopherRepetitionSignals
 
 GOOD = ("The history of the river is long and the people that live with it have many stories "
         "to tell. ") * 4 + "\n" + " ".join(f"word{i} and more text about topic{i}." for i in range(30))
 
 
 def rec(text, lang=None):
-    return {"id": "x", "text": text, "signals": {"language": lang} if lang else {}}
+    return {"id": "x", "text": text, "metadata": {"language": lang} if lang else {}, "signals": {}}
 
 
 def test_registered_and_pickles():
@@ -44,15 +48,60 @@ def test_each_rule(text, reason):
 
 def test_thresholds_can_be_disabled_and_signals_stored():
     r = rec("cats dogs birds fish trees " * 20)
-    assert GopherQuality(min_stop_words=None, store_signals=True).keep(r) is None
+    assert GopherQuality(min_stop_words=None).drop_reason(r) is None
     sig = r["signals"]["gopher_quality"]
-    assert sig["n_words"] == 100 and sig["reason"] is None and "alpha_words_ratio" in sig
+    assert sig["word_count"] == 100 and sig["stop_words"] == 0 and sig["alpha_words_ratio"] == 1.0
+    assert set(sig) == set(GopherQualitySignals.signal_types)
 
 
-def test_store_signals_computes_all_after_first_failure():
+def test_every_statistic_is_computed_after_the_first_failure():
     r = rec("the cat and the dog " * 5)
-    assert GopherQuality(store_signals=True).keep(r) == "gopher_short_doc"
-    assert "stop_words" in r["signals"]["gopher_quality"]
+    assert GopherQuality().drop_reason(r) == "gopher_short_doc"
+    assert r["signals"]["gopher_quality"]["stop_words"] == 2  # the, and
+
+
+def test_keep_signals_false_and_deprecated_store_signals():
+    r = rec(GOOD)
+    assert GopherQuality(keep_signals=False).drop_reason(r) is None
+    assert "gopher_quality" not in r["signals"]
+    with pytest.warns(FutureWarning, match="store_signals"):
+        step = GopherQuality(store_signals=False)
+    assert step.keep_signals is False
+    with pytest.warns(FutureWarning):
+        assert GopherQuality(store_signals=True).keep_signals is True
+
+
+def test_cjk_signals_have_the_same_names_with_none_where_a_rule_does_not_apply():
+    r = rec("今天天气很好，我们一起去公园散步吧。" * 10, "zh")
+    GopherQuality().drop_reason(r)
+    sig = r["signals"]["gopher_quality"]
+    assert set(sig) == set(GopherQualitySignals.signal_types)
+    assert sig["mean_word_length"] is None and sig["word_count"] > 40
+
+
+def test_rules_on_stored_signals_rethreshold_without_the_tagger():
+    records = [rec(GOOD), rec("the cat and the dog " * 5), rec("cats dogs birds fish trees " * 20)]
+    tagger = GopherQualitySignals()
+    tagger.run_batch(records, StepStats("t", "tagger"), StepContext())
+    assert all(set(r["signals"]["gopher_quality_signals"]) == set(tagger.signal_types) for r in records)
+    rules = GopherQualityRules(signals_from="gopher_quality_signals")
+    assert [rules.drop_reason(r) for r in records] == [GopherQuality().check(r["text"], "en")
+                                                        for r in records]
+    loose = GopherQualityRules(signals_from="gopher_quality_signals", min_doc_words=10, min_stop_words=None)
+    assert [loose.drop_reason(r) for r in records] == [None, None, None]
+    with pytest.raises(ValueError, match="run gopher_quality_signals"):
+        GopherQualityRules().drop_reason(rec(GOOD))
+
+
+def test_two_instances_keep_their_own_signals():
+    r = rec(GOOD)
+    a, b = GopherQuality(), GopherQuality(min_doc_words=10)
+    b._label = "gopher_quality#2"
+    a.drop_reason(r)
+    b.drop_reason(r)
+    assert r["signals"]["gopher_quality"] == r["signals"]["gopher_quality#2"]
+    clone = pickle.loads(pickle.dumps(b))
+    assert clone.label == "gopher_quality#2" and clone.min_doc_words == 10
 
 
 def test_stop_words_per_language():
@@ -116,3 +165,15 @@ def test_dup_ngram_walk_matches_reference():
         words = tuple(rnd.choice("abc") for _ in range(rnd.randint(5, 40)))
         for n in (5, 6, 7):
             assert _dup_ngram_chars(words, n) == reference(words, n)
+
+
+def test_dup_ngrams_by_size_equals_counting_each_size():
+    from datamill.steps.quality.gopher_repetition import dup_ngram_chars_by_size
+
+    rnd = random.Random(2)
+    for _ in range(300):
+        words = tuple(rnd.choice(["a", "bb", "c", "dd", "e"][: rnd.randint(2, 5)])
+                      for _ in range(rnd.randint(0, 60)))
+        sizes = list(range(5, 11)) if rnd.random() < 0.7 else [5, 7, 8, 10]
+        got = dup_ngram_chars_by_size(words, sizes)
+        assert got == {n: (_dup_ngram_chars(words, n) if len(words) >= n else None) for n in sizes}

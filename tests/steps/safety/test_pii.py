@@ -4,7 +4,9 @@ import pytest
 
 from datamill.core.record import make_record
 from datamill.core.step import REGISTRY
-from datamill.steps.safety.pii import PIIRedact, find_pii, is_public_ip
+from datamill.core.stats import StepStats
+from datamill.core.step import StepContext
+from datamill.steps.safety.pii import PIIRedact, PIISignals, find_pii, is_public_ip
 
 
 def redact(text, **kw):
@@ -101,17 +103,25 @@ def test_email_wins_over_ip_overlap():
     assert [m.kind for m in ms] == ["email"]
 
 
-def test_transform_signals_only_when_nonzero():
+def test_transform_counts_under_its_label_for_every_record():
     step = PIIRedact(email_replacement="<EMAIL>")
     clean = make_record("1", "nothing to see at 10.0.0.1")
-    assert "pii_emails" not in step.transform(clean)["signals"]
-    assert clean["signals"] == {}
+    assert step.transform(clean)["signals"] == {"pii_redact": {"emails": 0, "ips": 0}}
     rec = make_record("2", "mail a@b.com or c@d.org from 8.8.8.8")
     rec = step.transform(rec)
-    assert rec["signals"] == {"pii_emails": 2, "pii_ips": 1}
+    assert rec["signals"] == {"pii_redact": {"emails": 2, "ips": 1}}
     assert rec["text"].startswith("mail <EMAIL> or <EMAIL> from ")
     assert step.transform({"id": "3", "text": ""})["text"] == ""
-    assert step.transform({"id": "4", "text": "x@y.com"})["signals"] == {"pii_emails": 1}
+    assert step.transform({"id": "4", "text": "x@y.com"})["signals"] == {"pii_redact": {"emails": 1, "ips": 0}}
+    assert "signals" not in PIIRedact(keep_signals=False).transform({"id": "5", "text": "x@y.com"})
+
+
+def test_pii_signals_counts_without_redacting():
+    text = "写信给 bianji@people.cn 或 a@b.com，服务器 8.8.8.8。"
+    rec = make_record("1", text)
+    out = PIISignals().run_batch([rec], StepStats("pii_signals", "tagger"), StepContext())
+    assert out[0]["text"] == text
+    assert out[0]["signals"]["pii_signals"] == {"emails": 2, "ips": 1}
 
 
 def test_pickle_keeps_params():

@@ -193,7 +193,6 @@ class ExtractHTML(Transform):
             meta["title"] = title
         return record
 
-    def transform_batch(self, batch: list[Record]) -> list[Record | None]:
+    def transform_batch(self, batch: list[Record]) -> list:
         self.ensure_setup()
-        transform = self.transform
-        return [transform(r) for r in batch]
+        return self.each(batch, self.transform)  # a page that raises is quarantined alone

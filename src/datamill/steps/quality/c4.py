@@ -2,8 +2,11 @@
 
 Source: Raffel et al. 2020 (JMLR 21, "Exploring the Limits of Transfer Learning…", section
 2.2) and TensorFlow Datasets' ``c4_utils.py``; defaults and order as in datatrove's
-``C4QualityFilter`` and ``C4BadWordsFilter``. ``c4_quality`` rewrites the text: offending
-lines are removed, as C4 did, and the document is dropped only by the page-level rules.
+``C4QualityFilter`` and ``C4BadWordsFilter``. ``c4_quality`` removes offending lines, as C4
+did, and drops a document only by the page-level rules. It is two steps under one name: the
+transform ``c4_clean_lines`` removes lines and records what it found under
+``signals[<label>]``, then the filter ``c4_page_rules`` decides on those signals (a filter
+only keeps or drops).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from datamill.core.record import Record
-from datamill.core.step import Filter, Resources, register
+from datamill.core.compose import Chain
+from datamill.core.step import Filter, Resources, Transform, deprecated_param, register
 from datamill.steps.quality.language_rules import (
     C4_ELLIPSES,
     C4_ELLIPSES_CJK,
@@ -26,14 +30,18 @@ from datamill.steps.quality.language_rules import (
     is_cjk,
     record_language,
 )
+from datamill.steps.quality.rule_filter import SignalRules, language_of, under
 from datamill.text.words import count_sentences, is_punctuation, split_sentences, split_words, warm_up
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]|\[编辑]|\[編輯]|\[編集]")
 
 
-@register("c4_quality")
-class C4Quality(Filter):
-    """C4's line and page rules, in C4's order, per line (``split_paragraph``) or sentence:
+_LINE_COUNTERS = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy")
+
+
+@register("c4_clean_lines")
+class C4CleanLines(Transform):
+    """C4's line rules, in C4's order, per line (``split_paragraph``) or sentence:
 
     1. a line with a word longer than ``max_word_length`` characters is removed;
     2. Wikipedia-style citations (``[1]``, ``[edit]``, ``[citation needed]``) are removed
@@ -43,67 +51,65 @@ class C4Quality(Filter):
        (``filter_no_terminal_punct``);
     4. a line with fewer than ``min_words_per_line`` words is removed (CJK words are
        segmented);
-    5. a page with "lorem ipsum" is dropped (``c4_lorem_ipsum``);
     6. a line with "javascript" is removed (``filter_javascript``);
-    7. a page with a curly bracket is dropped (``c4_curly_bracket``);
     8. a line with a cookie / terms-of-use / privacy-policy phrase is removed
-       (``filter_policy``; Chinese and Japanese phrases too);
-    9. a page with fewer than ``min_num_sentences`` sentences left is dropped
-       (``c4_too_few_sentences``); ``-1`` disables it.
+       (``filter_policy``; Chinese and Japanese phrases too).
 
-    Rules 5 and 7 look only at lines that survived rules 1-4, as in C4. The kept lines
-    replace the text. Set an integer threshold to ``-1`` to disable its rule.
+    The kept lines replace the text. Under ``signals[<label>]`` it records ``lines_in``,
+    ``lines_kept``, ``lines_removed_<rule>``, ``sentences`` (in the kept lines),
+    ``lorem_ipsum_lines`` (lines past rules 1-4 with "lorem ipsum") and
+    ``curly_bracket_lines`` (lines past rules 1-4 and 6 with ``{``): what ``c4_page_rules``
+    decides on.
+    Set an integer threshold to ``-1`` to disable its rule.
     """
 
     resources = Resources(cpus=1.0, memory_mb=600)
+    signal_types = {"lines_in": "int64", "lines_kept": "int64", "sentences": "int64",
+                    "lorem_ipsum_lines": "int64", "curly_bracket_lines": "int64",
+                    **{f"lines_removed_{k}": "int64" for k in _LINE_COUNTERS}}
 
     def __init__(self, split_paragraph: bool = True, remove_citations: bool = True,
-                 filter_no_terminal_punct: bool = True, min_num_sentences: int = 5,
-                 min_words_per_line: int = 3, max_word_length: int = 1000,
-                 filter_lorem_ipsum: bool = True, filter_javascript: bool = True,
-                 filter_curly_bracket: bool = True, filter_policy: bool = True,
-                 default_language: str = "en", store_signals: bool = False):
+                 filter_no_terminal_punct: bool = True, min_words_per_line: int = 3,
+                 max_word_length: int = 1000, filter_javascript: bool = True,
+                 filter_policy: bool = True, default_language: str = "en"):
         self.split_paragraph = split_paragraph
         self.remove_citations = remove_citations
         self.filter_no_terminal_punct = filter_no_terminal_punct
-        self.min_num_sentences = min_num_sentences
         self.min_words_per_line = min_words_per_line
         self.max_word_length = max_word_length
-        self.filter_lorem_ipsum = filter_lorem_ipsum
         self.filter_javascript = filter_javascript
-        self.filter_curly_bracket = filter_curly_bracket
         self.filter_policy = filter_policy
         self.default_language = default_language
-        self.store_signals = store_signals
 
     def setup(self) -> None:
         warm_up(self.default_language)
 
-    def keep(self, record: Record) -> str | None:
-        lang = record_language(record, self.default_language)
+    def transform(self, record: Record) -> Record:
+        lang = language_of(self, record)
         text = record.get("text") or ""
-        stats: dict[str, Any] | None = {} if self.store_signals else None
-        reason, new_text = self.clean(text, lang, stats)
-        if stats is not None:
-            stats["reason"] = reason
-            record.setdefault("signals", {})["c4_quality"] = stats
-        if reason is None and new_text != text:
+        stats, new_text = self.clean(text, lang)
+        sig = record.get("signals")
+        if sig is None:
+            sig = record["signals"] = {}
+        mine = sig.get(self.label)
+        if isinstance(mine, dict):
+            mine.update(stats)
+        else:
+            sig[self.label] = stats
+        if new_text != text:
             record["text"] = new_text
-        return reason
+        return record
 
-    def clean(self, text: str, lang: str, stats: dict[str, Any] | None = None
-              ) -> tuple[str | None, str]:
-        """(drop reason or None, cleaned text). ``stats`` receives line counters."""
+    def clean(self, text: str, lang: str) -> tuple[dict[str, Any], str]:
+        """(line statistics, cleaned text)."""
         cjk = is_cjk(lang)
         end_punct = C4_END_PUNCT_CJK if cjk else C4_END_PUNCT
         ellipses = C4_ELLIPSES_CJK if cjk else C4_ELLIPSES
         policy = C4_POLICY + C4_POLICY_EXTRA.get(lang, ()) if self.filter_policy else ()
         lines = text.splitlines() if self.split_paragraph else split_sentences(text, lang)
-        removed = {"too_long_word": 0, "no_terminal_punct": 0, "too_few_words": 0,
-                   "javascript": 0, "policy": 0}
+        removed = dict.fromkeys(_LINE_COUNTERS, 0)
         kept: list[str] = []
-        n_sentences = 0
-        reason = None
+        n_sentences = lorem = curly = 0
         for line in lines:
             line = line.strip()
             if not line:
@@ -128,30 +134,114 @@ class C4Quality(Filter):
                 removed["too_few_words"] += 1
                 continue
             lower = line.lower()
-            if self.filter_lorem_ipsum and "lorem ipsum" in lower:
-                reason = "c4_lorem_ipsum"
-                break
+            if "lorem ipsum" in lower:
+                lorem += 1
             if self.filter_javascript and "javascript" in lower:
                 removed["javascript"] += 1
                 continue
-            if self.filter_curly_bracket and "{" in line:
-                reason = "c4_curly_bracket"
-                break
+            if "{" in line:  # C4 tests the page rule before the policy lines
+                curly += 1
             if policy and any(p in lower for p in policy):
                 removed["policy"] += 1
                 continue
-            if self.min_num_sentences != -1:
-                n_sentences += count_sentences(line, lang) if self.split_paragraph else 1
+            n_sentences += count_sentences(line, lang) if self.split_paragraph else 1
             kept.append(line)
-        if reason is None and self.min_num_sentences != -1 and n_sentences < self.min_num_sentences:
-            reason = "c4_too_few_sentences"
+        stats = {"lines_in": len(lines), "lines_kept": len(kept), "sentences": n_sentences,
+                 "lorem_ipsum_lines": lorem, "curly_bracket_lines": curly,
+                 **{f"lines_removed_{k}": v for k, v in removed.items()}}
+        return stats, ("\n" if self.split_paragraph else " ").join(kept).strip()
+
+
+@register("c4_page_rules")
+class C4PageRules(SignalRules):
+    """C4's page rules, decided on what ``c4_clean_lines`` recorded:
+
+    5. a page with "lorem ipsum" is dropped (``c4_lorem_ipsum``);
+    7. a page with a curly bracket is dropped (``c4_curly_bracket``);
+    9. a page with fewer than ``min_num_sentences`` sentences left is dropped
+       (``c4_too_few_sentences``); ``-1`` disables it.
+    """
+
+    tagger_name = "c4_clean_lines"
+
+    def __init__(self, min_num_sentences: int = 5, filter_lorem_ipsum: bool = True,
+                 filter_curly_bracket: bool = True, default_language: str = "en",
+                 signals_from: str | None = "c4_quality"):
+        self.min_num_sentences = min_num_sentences
+        self.filter_lorem_ipsum = filter_lorem_ipsum
+        self.filter_curly_bracket = filter_curly_bracket
+        self.default_language = default_language
+        self.signals_from = signals_from
+
+    def decide(self, sig: dict[str, Any], lang: str) -> str | None:
+        if self.filter_lorem_ipsum and sig["lorem_ipsum_lines"]:
+            return "c4_lorem_ipsum"
+        if self.filter_curly_bracket and sig["curly_bracket_lines"]:
+            return "c4_curly_bracket"
+        if self.min_num_sentences != -1 and under(sig["sentences"], self.min_num_sentences):
+            return "c4_too_few_sentences"
+        return None
+
+
+@register("c4_quality")
+class C4Quality(Chain):
+    """C4's line and page rules, in C4's order, per line (``split_paragraph``) or sentence:
+    ``c4_clean_lines`` (rules 1-4, 6, 8 remove lines) then ``c4_page_rules`` (rules 5, 7, 9
+    drop the page):
+
+    1. a line with a word longer than ``max_word_length`` characters is removed;
+    2. Wikipedia-style citations (``[1]``, ``[edit]``, ``[citation needed]``) are removed
+       (``remove_citations``);
+    3. a line that does not end in terminal punctuation (``. ? ! " '``; for Chinese and
+       Japanese also ``。！？”」』``) or ends in an ellipsis is removed
+       (``filter_no_terminal_punct``);
+    4. a line with fewer than ``min_words_per_line`` words is removed (CJK words are
+       segmented);
+    5. a page with "lorem ipsum" is dropped (``c4_lorem_ipsum``);
+    6. a line with "javascript" is removed (``filter_javascript``);
+    7. a page with a curly bracket is dropped (``c4_curly_bracket``);
+    8. a line with a cookie / terms-of-use / privacy-policy phrase is removed
+       (``filter_policy``; Chinese and Japanese phrases too);
+    9. a page with fewer than ``min_num_sentences`` sentences left is dropped
+       (``c4_too_few_sentences``); ``-1`` disables it.
+
+    Rules 5 and 7 look only at lines that survived rules 1-4 (7 also rule 6), as in
+    C4. The kept lines replace the text. The line counters are kept under
+    ``signals["c4_quality"]`` (``keep_signals: false`` removes them).
+    """
+
+    resources = Resources(cpus=1.0, memory_mb=600)
+    signal_types = C4CleanLines.signal_types
+
+    def __init__(self, split_paragraph: bool = True, remove_citations: bool = True,
+                 filter_no_terminal_punct: bool = True, min_num_sentences: int = 5,
+                 min_words_per_line: int = 3, max_word_length: int = 1000,
+                 filter_lorem_ipsum: bool = True, filter_javascript: bool = True,
+                 filter_curly_bracket: bool = True, filter_policy: bool = True,
+                 default_language: str = "en", keep_signals: bool = True,
+                 store_signals: bool | None = None):
+        self.keep_signals = self._signals_flag(keep_signals, store_signals)
+        self.default_language = default_language
+        self.lines = C4CleanLines(split_paragraph=split_paragraph, remove_citations=remove_citations,
+                                  filter_no_terminal_punct=filter_no_terminal_punct,
+                                  min_words_per_line=min_words_per_line,
+                                  max_word_length=max_word_length,
+                                  filter_javascript=filter_javascript, filter_policy=filter_policy,
+                                  default_language=default_language)
+        self.rules = C4PageRules(min_num_sentences=min_num_sentences,
+                                 filter_lorem_ipsum=filter_lorem_ipsum,
+                                 filter_curly_bracket=filter_curly_bracket,
+                                 default_language=default_language, signals_from=None)
+        self.parts = [self.lines, self.rules]
+
+    def clean(self, text: str, lang: str, stats: dict[str, Any] | None = None
+              ) -> tuple[str | None, str]:
+        """(drop reason or None, cleaned text) for ``text`` in ``lang``."""
+        sig, new_text = self.lines.clean(text, lang)
         if stats is not None:
-            stats.update({"lines_in": len(lines), "lines_kept": len(kept),
-                          "sentences": n_sentences,
-                          **{f"lines_removed_{k}": v for k, v in removed.items()}})
-        if reason is not None:
-            return reason, text
-        return None, ("\n" if self.split_paragraph else " ").join(kept).strip()
+            stats.update(sig)
+        reason = self.rules.decide(sig, lang)
+        return reason, (text if reason else new_text)
 
 
 # --- bad words -----------------------------------------------------------------------------
@@ -260,7 +350,7 @@ class C4BadWords(Filter):
 
     def __init__(self, keep_fraction: float = 0.0, seed: int = 0, default_language: str = "en",
                  badwords_dir: str | None = None, fail_on_missing_language: bool = False,
-                 store_signals: bool = False):
+                 keep_signals: bool = True, store_signals: bool | None = None):
         if not 0.0 <= keep_fraction <= 1.0:
             raise ValueError("keep_fraction must be between 0 and 1")
         self.keep_fraction = keep_fraction
@@ -268,7 +358,10 @@ class C4BadWords(Filter):
         self.default_language = default_language
         self.badwords_dir = badwords_dir
         self.fail_on_missing_language = fail_on_missing_language
-        self.store_signals = store_signals
+        if store_signals is not None:
+            deprecated_param(self, "store_signals", "keep_signals")
+            keep_signals = bool(store_signals)
+        self.keep_signals = keep_signals
         self._patterns: dict[str, _BadWordMatcher | None] = {}
 
     def _dir(self) -> Path:
@@ -302,14 +395,14 @@ class C4BadWords(Filter):
         self._patterns[lang] = matcher
         return matcher
 
-    def keep(self, record: Record) -> str | None:
+    def drop_reason(self, record: Record) -> str | None:
         lang = record_language(record, self.default_language)
         pat = self.pattern(lang)
+        m = pat.search((record.get("text") or "").lower()) if pat is not None else None
+        if self.keep_signals:
+            record.setdefault("signals", {})[self.label] = {"match": m, "has_list": pat is not None}
         if pat is None:
             return None
-        m = pat.search((record.get("text") or "").lower())
-        if self.store_signals:
-            record.setdefault("signals", {})["c4_badwords"] = {"match": m}
         if m is None:
             return None
         if self.keep_fraction > 0.0:

@@ -59,12 +59,12 @@ BULLETS = ("•", "-", "‣", "◦", "▪", "●", "○", "■", "□", "◆", "
 
 
 def record_language(record: dict[str, Any], default: str | None) -> str:
-    """The record's base language code: ``signals["language"]``, else
-    ``metadata["language"]``, else ``default`` (``""`` when none)."""
-    sig = record.get("signals") or {}
-    lang = sig.get("language")
+    """The record's base language code: ``metadata["language"]`` (where language ID writes
+    it), else a flat ``signals["language"]`` (outputs written before the signals layout),
+    else ``default`` (``""`` when none)."""
+    lang = (record.get("metadata") or {}).get("language")
     if not lang:
-        lang = (record.get("metadata") or {}).get("language")
+        lang = (record.get("signals") or {}).get("language")
     if isinstance(lang, dict):  # {"code": ..., "score": ...}
         lang = lang.get("code") or lang.get("language")
     return base_language(lang or default)

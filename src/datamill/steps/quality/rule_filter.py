@@ -1,35 +1,76 @@
-"""The shape the document-level rule sets share (Gopher quality, Gopher repetition, FineWeb)."""
+"""The shape the document-level rule sets share (Gopher quality, Gopher repetition, FineWeb):
+a tagger that measures every statistic and rules that decide on the stored signals.
+
+* :class:`RuleSignals` (a Tagger): ``measure(text, language)`` returns every statistic of the
+  rule set, always the same names (``None`` where a statistic does not apply to the language),
+  stored under ``record["signals"][<label>]``.
+* :class:`SignalRules` (a Filter): ``decide(signals, language)`` returns the first failing
+  rule's reason, reading the signals a tagger stored under ``signals_from`` (by default the
+  composed step's name, so a recipe can re-apply new thresholds to a finished output).
+* The registered names (``gopher_quality``…) are a :class:`~datamill.core.compose.Chain` of
+  both, so recipes are unchanged.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from datamill.core.record import Record
-from datamill.core.step import Filter
+from datamill.core.step import Filter, StepDefinitionError, Tagger
 from datamill.steps.quality.language_rules import record_language
-from datamill.text.words import warm_up
+from datamill.text.words import base_language, warm_up
 
 
-class RuleFilter(Filter):
-    """A filter whose rules live in ``check(text, language, stats)``, which returns the first
-    failing rule's reason (or None). With ``store_signals`` every statistic is computed and kept
-    under ``signals[<step name>]`` with the reason; otherwise checking stops at the first
-    failure. Subclasses set ``default_language`` and ``store_signals`` in ``__init__``."""
+def language_of(step, record: Record) -> str:
+    """The record's base language, or the step's ``default_language`` (counted as a
+    fallback, so a run with untagged records says so in its stats)."""
+    lang = record_language(record, None)
+    if not lang:
+        step.fallback("no_language_used_default")
+        lang = base_language(step.default_language)
+    return lang
+
+
+class RuleSignals(Tagger):
+    """A tagger computing every statistic of one rule set; subclasses define ``measure``."""
 
     default_language: str = "en"
-    store_signals: bool = False
 
     def setup(self) -> None:
         warm_up(self.default_language)
 
-    def keep(self, record: Record) -> str | None:
-        lang = record_language(record, self.default_language)
-        stats: dict[str, Any] | None = {} if self.store_signals else None
-        reason = self.check(record.get("text") or "", lang, stats)
-        if stats is not None:
-            stats["reason"] = reason
-            record.setdefault("signals", {})[self.name] = stats
-        return reason
+    def tag(self, record: Record) -> dict[str, Any]:
+        return self.measure(record.get("text") or "", language_of(self, record))
 
-    def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
-        raise TypeError(f"{type(self).__name__} must define check()")
+    def measure(self, text: str, lang: str) -> dict[str, Any]:
+        raise StepDefinitionError(f"{type(self).__name__} must define measure()")
+
+
+class SignalRules(Filter):
+    """A filter deciding on the signals under ``signals[signals_from]`` (in a chain: the
+    chain's label); subclasses define ``decide(signals, language)``."""
+
+    default_language: str = "en"
+    signals_from: str | None = None
+    #: the tagger step that writes what ``decide`` reads (named in the error when missing)
+    tagger_name: str = ""
+
+    def drop_reason(self, record: Record) -> str | None:
+        key = self.signals_from or self.label
+        sig = (record.get("signals") or {}).get(key)
+        if not isinstance(sig, dict):
+            raise ValueError(f"record has no signals[{key!r}]: run {self.tagger_name or 'its tagger'} "
+                             f"before {self.name} (or set signals_from)")
+        return self.decide(sig, language_of(self, record))
+
+    def decide(self, sig: dict[str, Any], lang: str) -> str | None:
+        raise StepDefinitionError(f"{type(self).__name__} must define decide()")
+
+
+def over(value: float | None, limit: float | None) -> bool:
+    """``value > limit``, where a missing value or a disabled (``None``) limit never fails."""
+    return value is not None and limit is not None and value > limit
+
+
+def under(value: float | None, limit: float | None) -> bool:
+    return value is not None and limit is not None and value < limit

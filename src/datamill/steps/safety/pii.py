@@ -14,7 +14,9 @@ of the address, so one address maps to one placeholder everywhere, on every work
 Pass ``email_replacement="<EMAIL>"``, ``ip_replacements=["<IP_ADDRESS>"]`` and
 ``ipv6_replacement="<IP_ADDRESS>"`` for token-style masking.
 
-Counts go into ``signals["pii_emails"]`` and ``signals["pii_ips"]``, only when non-zero.
+Counts go into ``signals[<step label>]`` as ``{"emails": n, "ips": n}`` for every record (so
+outputs share one schema): ``signals["pii_redact"]`` by default. ``pii_signals`` is the tagger
+alone: it counts without changing the text.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import zlib
 from typing import NamedTuple
 
 from datamill.core.record import Record
-from datamill.core.step import Transform, register
+from datamill.core.step import Tagger, Transform, register
 
 # --- e-mail ------------------------------------------------------------------------------------
 # Local part: letters, digits and ``_ % + -`` (RFC 5322's rarer ' / = { } would mostly pull
@@ -225,14 +227,20 @@ class PIIRedact(Transform):
         ip_replacements: placeholders for IPv4 addresses; one is picked per address by a hash of
             the address (stable across workers and reruns). Default: RFC 5737 addresses.
         ipv6_replacement: text put in place of an IPv6 address.
+        keep_signals: write the counts ``{"emails": n, "ips": n}`` under
+            ``signals[<step label>]`` (default).
     """
+
+    signal_types = {"emails": "int64", "ips": "int64"}
 
     def __init__(self, emails: bool = True, ip_addresses: bool = True,
                  only_public_ips: bool = True,
                  email_replacement: str = DEFAULT_EMAIL_REPLACEMENT,
                  ip_replacements: list[str] | None = None,
-                 ipv6_replacement: str = DEFAULT_IPV6_REPLACEMENT) -> None:
+                 ipv6_replacement: str = DEFAULT_IPV6_REPLACEMENT,
+                 keep_signals: bool = True) -> None:
         super().__init__()
+        self.keep_signals = keep_signals
         self.emails = emails
         self.ip_addresses = ip_addresses
         self.only_public_ips = only_public_ips
@@ -277,16 +285,35 @@ class PIIRedact(Transform):
 
     def transform(self, record: Record) -> Record:
         text = record.get("text")
-        if not text:
-            return record
-        new, n_emails, n_ips = self.redact(text)
-        if n_emails or n_ips:
-            record["text"] = new
+        n_emails = n_ips = 0
+        if text:
+            new, n_emails, n_ips = self.redact(text)
+            if n_emails or n_ips:
+                record["text"] = new
+        if self.keep_signals:
             sig = record.get("signals")
             if sig is None:
                 sig = record["signals"] = {}
-            if n_emails:
-                sig["pii_emails"] = n_emails
-            if n_ips:
-                sig["pii_ips"] = n_ips
+            sig[self.label] = {"emails": n_emails, "ips": n_ips}
         return record
+
+
+@register("pii_signals")
+class PIISignals(Tagger):
+    """Count e-mail addresses and public IP addresses (``pii_redact``'s detection) without
+    changing the text: ``{"emails": n, "ips": n}`` under ``signals[<step label>]``."""
+
+    signal_types = {"emails": "int64", "ips": "int64"}
+
+    def __init__(self, emails: bool = True, ip_addresses: bool = True,
+                 only_public_ips: bool = True) -> None:
+        self.emails = emails
+        self.ip_addresses = ip_addresses
+        self.only_public_ips = only_public_ips
+
+    def tag(self, record: Record) -> dict[str, int]:
+        text = record.get("text") or ""
+        matches = find_pii(text, emails=self.emails, ip_addresses=self.ip_addresses,
+                           only_public_ips=self.only_public_ips) if text else []
+        n_emails = sum(1 for m in matches if m.kind == "email")
+        return {"emails": n_emails, "ips": len(matches) - n_emails}
