@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datamill.annotate import auth, distribution, review as review_mod
+from datamill.annotate import auth, distribution, logins, review as review_mod
 from datamill.annotate.auth import Principal, get_db, get_write_db
 from datamill.annotate.dashboard import dashboard as dashboard_data
 from datamill.annotate.db import Assignment, Item, Member, Project, User, log_event
@@ -177,20 +177,16 @@ def _user_by_name(db: Session, name: str) -> User:
 router = APIRouter(prefix="/api")
 
 
-@router.post("/auth/login", tags=["auth"])
-def login(body: LoginIn, request: Request, response: Response, db: Session = Depends(get_db)) -> dict[str, Any]:
-    """Log in; returns ``token`` (Bearer), ``csrf_token`` and ``expires_at``, and sets the session cookie."""
-    settings = request.app.state.settings
-    user = auth.authenticate(db, body.username, body.password, settings.hasher)
-    db.rollback()
-    if user is None:
+@router.post("/auth/login", tags=["auth"], responses={429: {"description": "too many failed logins: wait "
+                                                                       "`Retry-After` seconds"}})
+async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
+    """Log in; returns ``token`` (Bearer), ``csrf_token`` and ``expires_at``, and sets the session cookie.
+    Failed logins are throttled per address and per user name (429 with ``Retry-After``)."""
+    res = await logins.login(request, body.username, body.password)
+    if res is None:
         raise HTTPException(401, "wrong user name or password")
-    uid = user.id
-    token, sess = distribution.with_retry(request.app.state.writer,
-                                          lambda s: auth.start_session(s, s.get(User, uid), settings.session_ttl))
-    set_session_cookie(response, token, settings)
-    return {"token": token, "csrf_token": sess.csrf_token, "expires_at": sess.expires_at.isoformat(),
-            "user": user_json(user)}
+    set_session_cookie(response, res.token, request.app.state.settings)
+    return {"token": res.token, "csrf_token": res.csrf_token, "expires_at": res.expires_at, "user": res.user}
 
 
 def set_session_cookie(response: Response, token: str, settings) -> None:

@@ -27,6 +27,7 @@ from datamill.annotate import auth
 from datamill.annotate.db import make_engine, make_sessionmaker
 from datamill.annotate.distribution import Conflict, NotFound
 from datamill.annotate.questions import AnswerError
+from datamill.annotate.throttle import LoginThrottle, Throttled
 from datamill.core.errors import DatamillError
 
 DEFAULT_SESSION_TTL = 8 * 3600
@@ -45,6 +46,7 @@ class Settings:
     cookie_secure: bool = False
     data_roots: list[str] = field(default_factory=list)
     hasher: Any = None
+    throttle: Any = None
 
 
 class BodyLimit:
@@ -134,7 +136,8 @@ def _is_api(request: Request) -> bool:
 
 def create_app(db_url: str | None = None, secret: str | None = None, session_ttl: int = DEFAULT_SESSION_TTL, *,
                max_body: int = 1 << 20, max_upload: int = 64 << 20, cookie_secure: bool = False,
-               data_roots: list[str] | None = None, fast_hash: bool = False, engine_kwargs: dict | None = None) -> FastAPI:
+               data_roots: list[str] | None = None, fast_hash: bool = False, engine_kwargs: dict | None = None,
+               throttle: LoginThrottle | None = None) -> FastAPI:
     """The annotation app on ``db_url`` (default ``$DATAMILL_ANNOTATE_DB`` or
     ``sqlite:///datamill-annotate.db``; PostgreSQL by URL). ``secret`` signs the login form's
     CSRF cookie (default ``$DATAMILL_ANNOTATE_SECRET`` or random per process). ``session_ttl``:
@@ -147,7 +150,7 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
                         session_ttl=int(session_ttl), max_body=max_body, max_upload=max_upload,
                         cookie_secure=cookie_secure,
                         data_roots=[os.path.realpath(r) for r in (data_roots or [])],
-                        hasher=auth.make_hasher(fast_hash))
+                        hasher=auth.make_hasher(fast_hash), throttle=throttle or LoginThrottle())
     app = FastAPI(title="datamill annotate", version="1",
                   description="Annotation and review of LLM training data. Log in with POST /api/auth/login; "
                               "send the token as `Authorization: Bearer <token>`.")
@@ -169,6 +172,10 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
     @app.exception_handler(auth.CsrfFailed)
     async def _csrf(request: Request, exc: auth.CsrfFailed):
         return _error(request, 403, "missing or wrong CSRF token: reload the page and try again")
+
+    @app.exception_handler(Throttled)
+    async def _throttled(request: Request, exc: Throttled):
+        return _error(request, 429, exc.reason, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound):

@@ -9,9 +9,10 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from datamill.annotate import auth, distribution
+from datamill.annotate import auth, logins
 from datamill.annotate.auth import get_db, get_write_db
-from datamill.annotate.db import User, log_event
+from datamill.annotate.db import log_event
+from datamill.annotate.throttle import Throttled
 from datamill.annotate.web.common import (MESSAGES, _login_token, _login_token_ok, form_principal, read_form,
                                           redirect, templates)
 
@@ -46,21 +47,24 @@ def login_page(request: Request, error: str | None = None):
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login_post(request: Request, form: FormData = Depends(read_form), db: Session = Depends(get_db)):
+async def login_post(request: Request, form: FormData = Depends(read_form)):
     settings = request.app.state.settings
     token = form.get("csrf_token")
     cookie = request.cookies.get(auth.LOGIN_CSRF_COOKIE)
     if not (_login_token_ok(settings.secret, token) and auth.same_secret(token, cookie)):
         raise auth.CsrfFailed()
     username, password = form.get("username"), form.get("password")
-    user = auth.authenticate(db, username if isinstance(username, str) else "",
-                             password if isinstance(password, str) else "", settings.hasher)
-    db.rollback()
-    if user is None:
+    try:
+        res = await logins.login(request, username if isinstance(username, str) else "",
+                                 password if isinstance(password, str) else "")
+    except Throttled as exc:
+        resp = login_page(request, error=f"Too many attempts: {exc.reason} (in {exc.retry_after} s).")
+        resp.status_code = 429
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    if res is None:
         return login_page(request, error="Wrong user name or password.")
-    uid = user.id
-    sess_token, _ = distribution.with_retry(request.app.state.writer,
-                                            lambda s: auth.start_session(s, s.get(User, uid), settings.session_ttl))
+    sess_token = res.token
     nxt = form.get("next") if isinstance(form.get("next"), str) else "/projects"
     if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
         nxt = "/projects"
