@@ -26,6 +26,7 @@ from datamill.annotate.db import Assignment, Item, Member, Project, User, log_ev
 from datamill.annotate.export import EXPORT_KINDS, export_records
 from datamill.annotate.projects import create_project, import_records, load_dataset
 from datamill.annotate.templates_catalog import catalog
+from datamill.annotate.uploads import load_upload
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -344,21 +345,12 @@ async def upload_items(project_id: int, request: Request, file: UploadFile = Fil
     """Import an uploaded dataset file (multipart ``file``)."""
     from starlette.concurrency import run_in_threadpool
 
-    data = await file.read()
-    return await run_in_threadpool(_import_upload, request.app, p.user.id, project_id, file.filename or "upload.jsonl",
-                                   data, format, score_field)
+    return await run_in_threadpool(_import_upload, request.app, p.user.id, project_id, file, format, score_field)
 
 
-def _import_upload(app, user_id: int, project_id: int, filename: str, data: bytes, fmt: str | None,
+def _import_upload(app, user_id: int, project_id: int, file: UploadFile, fmt: str | None,
                    score_field: str | None) -> dict[str, Any]:
-    import tempfile
-
-    suffix = "".join(c for c in os.path.basename(filename)[-20:] if c.isalnum() or c in "._-") or ".jsonl"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "upload-" + suffix)
-        with open(path, "wb") as fh:
-            fh.write(data)
-        records, problems = load_dataset(path, fmt)
+    records, problems = load_upload(file, fmt)
     db = app.state.writer()
     try:
         user = db.get(User, user_id)
@@ -367,7 +359,7 @@ def _import_upload(app, user_id: int, project_id: int, filename: str, data: byte
         db.commit()
     finally:
         db.close()
-    return {"imported": n, "problems": [pr_.replace(tmp, "") for pr_ in problems]}
+    return {"imported": n, "problems": problems}
 
 
 @router.get("/projects/{project_id}/items", tags=["projects"])

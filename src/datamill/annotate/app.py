@@ -27,6 +27,7 @@ from datamill.annotate import auth
 from datamill.annotate.db import make_engine, make_sessionmaker
 from datamill.annotate.distribution import Conflict, NotFound
 from datamill.annotate.questions import AnswerError
+from datamill.annotate.text_safety import find_surrogate
 from datamill.annotate.throttle import LoginThrottle, Throttled
 from datamill.core.errors import DatamillError
 
@@ -49,28 +50,45 @@ class Settings:
     throttle: Any = None
 
 
-class BodyLimit:
-    """Read the whole body (up to the limit) before the app sees it; 413 past the limit."""
+class _TooLarge(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, settings: Settings):
-        self.app, self.settings = app, settings
+
+class BodyLimit:
+    """Request bodies are capped before the app reads them.
+
+    * Any body: at most ``max_body`` (read and held in memory, then replayed to the app).
+    * Dataset uploads (POST to a path ending in ``/upload``, ``/import`` or ``/admin/projects``):
+      up to ``max_upload``, streamed (the multipart parser spools files to disk), but only when
+      the request already shows, in its headers, an admin's session and, for a cookie session,
+      its CSRF token (``X-CSRF-Token`` header or ``csrf_token`` query parameter; the upload forms
+      carry it in their action URL). Anyone else gets the ``max_body`` cap: an anonymous client
+      cannot make the server read 64 MiB before it is refused.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, state: Any = None):
+        self.app, self.settings, self.state = app, settings, state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        limit = self.settings.max_upload if any(path.endswith(p) for p in UPLOAD_PATHS) else self.settings.max_body
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                if int(length) > limit:
-                    await self._too_large(scope, receive, send, limit)
-                    return
-            except ValueError:
-                await JSONResponse({"detail": "bad Content-Length"}, status_code=400)(scope, receive, send)
-                return
+        try:
+            declared = int(length) if length is not None else None
+        except ValueError:
+            await JSONResponse({"detail": "bad Content-Length"}, status_code=400)(scope, receive, send)
+            return
+        if (scope["method"] == "POST" and any(path.endswith(p) for p in UPLOAD_PATHS)
+                and await self._may_upload(scope)):
+            await self._stream(scope, receive, send, declared)
+            return
+        limit = self.settings.max_body
+        if declared is not None and declared > limit:
+            await self._too_large(scope, receive, send, limit)
+            return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -86,6 +104,12 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         data = b"".join(chunks)
+        if b"\\u" in data or b"\\U" in data:  # a JSON escape: maybe a lone surrogate
+            problem = _surrogate_in_json(headers, data)
+            if problem:
+                await JSONResponse({"detail": [{"loc": ["body"] + problem[0], "msg": problem[1],
+                                                "type": "unicode"}]}, status_code=422)(scope, receive, send)
+                return
         sent = False
 
         async def replay() -> Message:
@@ -97,11 +121,94 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
+    async def _may_upload(self, scope: Scope) -> bool:
+        """Does the request carry an admin's session (and its CSRF token, for a cookie)?"""
+        if self.state is None:
+            return False
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request as _Request
+
+        request = _Request(scope)
+        token, via = auth.request_token(request)
+        if not token:
+            return False
+
+        def lookup() -> bool:
+            db = self.state.sessionmaker()
+            try:
+                sess = auth.session_for_token(db, token)
+                if sess is None or sess.user.role != "admin":
+                    return False
+                if via == "cookie":
+                    sent = request.headers.get(auth.CSRF_HEADER) or request.query_params.get("csrf_token")
+                    return auth.same_secret(sent, sess.csrf_token)
+                return True
+            finally:
+                db.close()
+
+        return await run_in_threadpool(lookup)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, declared: int | None) -> None:
+        limit = self.settings.max_upload
+        if declared is not None and declared > limit:
+            await self._too_large(scope, receive, send, limit)
+            return
+        size = 0
+        over = False
+        answered = False
+
+        async def counted() -> Message:
+            nonlocal size, over
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:
+                over = True
+                raise _TooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal answered
+            if over:  # whatever the app made of the cut-off body, the answer is 413
+                if not answered:
+                    answered = True
+                    await self._too_large(scope, receive, send, limit)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except _TooLarge:
+            pass
+        except Exception:
+            if not over:
+                raise
+        if over and not answered:
+            await self._too_large(scope, receive, send, limit)
+
     @staticmethod
     async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         resp = JSONResponse({"detail": f"payload too large (limit {limit} bytes)"}, status_code=413,
                             headers={"Connection": "close"})
         await resp(scope, receive, send)
+
+
+def _surrogate_in_json(headers: dict, data: bytes) -> tuple[list, str] | None:
+    """``(location, message)`` when a JSON body holds a string with a lone surrogate."""
+    ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if not (ctype == b"application/json" or ctype.endswith(b"+json")):
+        return None
+    import json
+
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None  # the app answers malformed JSON itself
+    where = find_surrogate(value)
+    if where is None:
+        return None
+    loc = [part for part in where.lstrip("$").replace("[", ".").replace("]", "").split(".") if part]
+    return ([int(x) if x.isdigit() else x for x in loc],
+            f"{where}: text holds an unpaired UTF-16 surrogate, which is not valid Unicode")
 
 
 class SecurityHeaders:
@@ -207,7 +314,7 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
         return _error(request, 422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
 
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings, state=app.state)
     return app
 
 

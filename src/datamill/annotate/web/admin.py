@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from datamill.annotate import auth
 from datamill.annotate.auth import Principal, get_db, get_write_db
@@ -19,6 +19,7 @@ from datamill.annotate.db import ROLES, AuthSession, Item, Member, User, log_eve
 from datamill.annotate.export import EXPORT_KINDS, export_records
 from datamill.annotate.projects import create_project, import_records, load_dataset
 from datamill.annotate.templates_catalog import TEMPLATES
+from datamill.annotate.uploads import has_file, load_upload
 from datamill.annotate.web.common import (_text, admin_form, admin_page, form_principal, read_form, redirect,
                                           render, web_principal)
 from datamill.core.errors import DatamillError
@@ -142,23 +143,6 @@ def _int_field(form: FormData, key: str, default: int) -> int:
         raise DatamillError(f"{key}: expected a whole number") from None
 
 
-async def _upload_bytes(form: FormData, key: str) -> tuple[str, bytes] | None:
-    f = form.get(key)
-    if isinstance(f, UploadFile) and f.filename:
-        return f.filename, await f.read()
-    return None
-
-
-def _load_upload(filename: str, data: bytes, fmt: str | None) -> tuple[list[dict], list[str]]:
-    suffix = "".join(c for c in os.path.basename(filename)[-40:] if c.isalnum() or c in "._-") or "upload.jsonl"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, suffix)
-        with open(path, "wb") as fh:
-            fh.write(data)
-        records, problems = load_dataset(path, fmt)
-        return records, [x.replace(tmp + os.sep, "") for x in problems]
-
-
 def _server_path(request: Request, path: str) -> str:
     from datamill.annotate.api import _check_server_path
 
@@ -171,7 +155,7 @@ async def project_create(request: Request, form: FormData = Depends(read_form)):
     upload; the database work runs in a worker thread)."""
     from starlette.concurrency import run_in_threadpool
 
-    upload = await _upload_bytes(form, "file")
+    upload = form.get("file") if has_file(form.get("file")) else None
     return await run_in_threadpool(_project_create_sync, request, form, upload)
 
 
@@ -212,8 +196,8 @@ def _project_create_sync(request: Request, form: FormData, upload) -> Response:
             fmt = _text(form, "format", 32) or None
             server_path = _text(form, "server_path", 4096).strip()
             if upload is not None:
-                records, problems = _load_upload(upload[0], upload[1], fmt)
-                source = upload[0]
+                records, problems = load_upload(upload, fmt)
+                source = upload.filename
             elif server_path:
                 records, problems = load_dataset(_server_path(request, server_path), fmt)
                 source = server_path
@@ -289,7 +273,7 @@ def project_members(project_id: int, request: Request, pf=Depends(admin_form), d
 async def project_import(project_id: int, request: Request, form: FormData = Depends(read_form)):
     from starlette.concurrency import run_in_threadpool
 
-    upload = await _upload_bytes(form, "file")
+    upload = form.get("file") if has_file(form.get("file")) else None
     return await run_in_threadpool(_project_import_sync, request, project_id, form, upload)
 
 
@@ -302,7 +286,7 @@ def _project_import_sync(request: Request, project_id: int, form: FormData, uplo
             fmt = _text(form, "format", 32) or None
             server_path = _text(form, "server_path", 4096).strip()
             if upload is not None:
-                records, problems = _load_upload(upload[0], upload[1], fmt)
+                records, problems = load_upload(upload, fmt)
             elif server_path:
                 records, problems = load_dataset(_server_path(request, server_path), fmt)
             else:

@@ -95,9 +95,12 @@ async def read_form(request: Request) -> FormData:
 
 def form_principal(request: Request, form: FormData = Depends(read_form),
                    p: Principal = Depends(web_principal)) -> tuple[Principal, FormData]:
-    """The logged-in user of a form post, after checking its CSRF token."""
-    if not auth.same_secret(form.get("csrf_token") if isinstance(form.get("csrf_token"), str) else None,
-                            p.session.csrf_token):
+    """The logged-in user of a form post, after checking its CSRF token (a form field, or the
+    ``csrf_token`` query parameter that upload forms carry so it is checked before their body)."""
+    sent = form.get("csrf_token")
+    if not isinstance(sent, str):
+        sent = request.query_params.get("csrf_token")
+    if not auth.same_secret(sent, p.session.csrf_token):
         raise auth.CsrfFailed()
     return p, form
 
