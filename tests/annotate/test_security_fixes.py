@@ -85,3 +85,111 @@ def test_upload_forms_carry_the_csrf_token_in_their_action(app, api, client):
                     files={"file": ("more.jsonl", rows)}, follow_redirects=False)
     assert r.status_code == 303, r.text
     assert len(api("admin").get(f"/api/projects/{pid}/items", params={"limit": 1000}).json()["items"]) == 201
+
+
+# ---------------------------------------------------------------------------------------------
+# fix 3: removing a member revokes their tasks
+
+
+def test_removed_member_loses_their_tasks_and_their_locks(app, api, client):
+    from sqlalchemy import select
+
+    from datamill.annotate.db import Assignment, Item
+
+    pid = new_project(api, name="rm", records=[pair(0), pair(1)], annotators=("ann1", "ann2"))
+    t = next_task(api, "ann1", pid)
+    csrf = web_login(client, "ann1")
+    assert client.get(f"/tasks/{t['id']}").status_code == 200
+    r = api("admin").delete(f"/api/projects/{pid}/members/ann1")
+    assert r.status_code == 200 and "ann1" not in r.json()["annotators"]
+    a1 = api("ann1")
+    assert a1.get(f"/api/tasks/{t['id']}").status_code == 404
+    assert submit(api, "ann1", t["id"], rate_rank_answer()).status_code == 404
+    assert a1.post(f"/api/tasks/{t['id']}/skip").status_code == 404
+    assert a1.get(f"/api/tasks/{t['id']}/history").status_code == 404
+    assert a1.get("/api/tasks").json() == []
+    assert client.get(f"/tasks/{t['id']}").status_code == 404
+    assert client.post(f"/tasks/{t['id']}", data={"csrf_token": csrf, "q.comment": "late"}).status_code == 404
+    with app.state.sessionmaker() as db:
+        a = db.get(Assignment, t["id"])
+        assert a.status == "revoked" and a.locked_until is None
+        assert db.scalar(select(Item.taken).where(Item.id == t["item"]["id"])) == 0   # the slot is free again
+    # the released item goes to someone else at once (it was first in the queue)
+    assert next_task(api, "ann2", pid)["item"]["id"] == t["item"]["id"]
+
+
+def test_removed_member_rework_is_released_and_reject_is_final(app, api):
+    pid = new_project(api, name="rw", records=[pair(0), pair(1)], annotators=("ann1",), review_rounds=2)
+    t1 = next_task(api, "ann1", pid)
+    assert submit(api, "ann1", t1["id"], rate_rank_answer()).status_code == 200
+    t2 = next_task(api, "ann1", pid)
+    assert submit(api, "ann1", t2["id"], rate_rank_answer()).status_code == 200
+    rv = api("rev1")
+    assert rv.post(f"/api/reviews/{t1['id']}", json={"decision": "reject", "comment": "redo"}).json()["status"] == "rework"
+    api("admin").delete(f"/api/projects/{pid}/members/ann1", params={"role": "annotator"})
+    assert api("ann1").get(f"/api/tasks/{t1['id']}").status_code == 404
+    # a submitted task of the removed annotator can still be reviewed; a rejection is final
+    r = rv.post(f"/api/reviews/{t2['id']}", json={"decision": "reject", "comment": "no"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    d = api("admin").get(f"/api/projects/{pid}/items").json()["items"]
+    assert [i["taken"] for i in d] == [0, 0]
+
+
+def test_web_member_removal_revokes_too(app, api, client):
+    pid = new_project(api, name="rmw", records=[pair(0)], annotators=("ann1",))
+    t = next_task(api, "ann1", pid)
+    csrf = web_login(client, "admin")
+    r = client.post(f"/admin/projects/{pid}/members", data={"csrf_token": csrf, "action": "remove",
+                                                            "username": "ann1", "role": "annotator"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert api("ann1").get(f"/api/tasks/{t['id']}").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# fix 4: a demoted reviewer cannot review
+
+
+def test_demoted_reviewer_loses_review_rights_at_once(app, api, client):
+    pid = new_project(api, name="demote", records=[pair(0)], annotators=("ann1",), reviewers=("rev1",))
+    t = next_task(api, "ann1", pid)
+    assert submit(api, "ann1", t["id"], rate_rank_answer()).status_code == 200
+    rv = api("rev1")
+    assert rv.get(f"/api/projects/{pid}/reviews").status_code == 200
+    csrf = web_login(client, "rev1")
+    r = api("admin").patch("/api/users/5", json={"role": "annotator"})  # rev1 is user 5
+    assert r.status_code == 200 and r.json()["username"] == "rev1" and r.json()["role"] == "annotator"
+    assert "rev1" not in api("admin").get(f"/api/projects/{pid}").json()["reviewers"]
+    assert rv.get(f"/api/projects/{pid}/reviews").status_code in (403, 404)
+    assert rv.get(f"/api/reviews/{t['id']}").status_code == 404
+    assert rv.post(f"/api/reviews/{t['id']}", json={"decision": "accept"}).status_code == 404
+    assert client.get(f"/projects/{pid}/review").status_code in (403, 404)
+    assert client.post(f"/reviews/{t['id']}", data={"csrf_token": csrf, "decision": "accept"}).status_code == 404
+    assert api("ann1").get(f"/api/tasks/{t['id']}").json()["status"] == "submitted"
+
+
+def test_stale_reviewer_membership_of_an_annotator_counts_for_nothing(app, api):
+    """Even a reviewer row left in the database (an old dump, a direct edit) gives no rights."""
+    from sqlalchemy import select
+
+    from datamill.annotate.db import Member, User
+
+    pid = new_project(api, name="stale", records=[pair(0)], annotators=("ann1",), reviewers=())
+    t = next_task(api, "ann1", pid)
+    assert submit(api, "ann1", t["id"], rate_rank_answer()).status_code == 200
+    with app.state.writer() as db:
+        uid = db.scalar(select(User.id).where(User.username == "ann2"))
+        db.add(Member(project_id=pid, user_id=uid, role="reviewer"))
+        db.commit()
+    a2 = api("ann2")
+    assert a2.get(f"/api/reviews/{t['id']}").status_code == 404
+    assert a2.post(f"/api/reviews/{t['id']}", json={"decision": "accept"}).status_code == 404
+
+
+def test_web_role_change_cleans_memberships(app, api, client):
+    pid = new_project(api, name="demote2", records=[pair(0)], annotators=("ann1",), reviewers=("rev2",))
+    csrf = web_login(client, "admin")
+    r = client.post("/admin/users/6", data={"csrf_token": csrf, "role": "annotator", "active": "on"},
+                    follow_redirects=False)   # rev2 is user 6
+    assert r.status_code == 303
+    assert api("admin").get(f"/api/projects/{pid}").json()["reviewers"] == []

@@ -238,7 +238,7 @@ def update_user(user_id: int, body: UserPatch, request: Request, p: Principal = 
     if u.id == p.user.id and (body.active is False or (body.role and body.role != "admin")):
         raise HTTPException(400, "you cannot demote or deactivate yourself")
     if body.role is not None:
-        u.role = body.role
+        auth.set_role(db, u, body.role)
     if body.active is not None:
         u.active = body.active
         if not body.active:
@@ -304,9 +304,8 @@ def remove_member(project_id: int, username: str, role: Literal["annotator", "re
                   p: Principal = Depends(api_admin), db: Session = Depends(get_write_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     u = _user_by_name(db, username)
-    for m in db.scalars(select(Member).where(Member.project_id == pr.id, Member.user_id == u.id)):
-        if role is None or m.role == role:
-            db.delete(m)
+    revoked = auth.remove_member(db, pr, u, role)
+    log_event(db, "remove_member", user_id=p.user.id, project_id=pr.id, target=u.id, role=role, revoked=revoked)
     db.commit()
     return project_json(pr, db)
 
@@ -492,6 +491,7 @@ def task_history(task_id: int, p: Principal = Depends(api_principal), db: Sessio
     """Every submission and review of one of my tasks (reviewers: of a task they review)."""
     a = db.get(Assignment, task_id)
     if a is not None and a.user_id == p.user.id:
+        a = distribution.get_assignment(db, p.user, task_id)  # still a member of the project
         return review_mod.history(db, a.id)
     a = review_mod.reviewable(db, p.user, task_id)
     return review_mod.history(db, a.id)

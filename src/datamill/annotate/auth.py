@@ -26,11 +26,11 @@ from typing import Iterator
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from datamill.annotate.db import (MEMBER_ROLES, ROLES, AuthSession, Member, Project, User, log_event,
-                                  utcnow)
+from datamill.annotate.db import (EXPIRED, LOCKED, MEMBER_ROLES, REVOKED, REWORK, ROLES, Assignment, AuthSession,
+                                  Item, Member, Project, User, log_event, utcnow)
 from datamill.core.errors import DatamillError
 
 SESSION_COOKIE = "dm_session"
@@ -207,7 +207,17 @@ class CsrfFailed(Exception):
 
 
 def memberships(db: Session, user: User, project_id: int) -> set[str]:
-    return set(db.scalars(select(Member.role).where(Member.project_id == project_id, Member.user_id == user.id)))
+    """The user's roles in the project, as their account's role allows them now (a reviewer
+    membership of a user who is no longer a reviewer counts for nothing)."""
+    roles = set(db.scalars(select(Member.role).where(Member.project_id == project_id, Member.user_id == user.id)))
+    if user.role == "annotator":
+        roles.discard("reviewer")
+    return roles
+
+
+def is_annotator_of(db: Session, user_id: int, project_id: int) -> bool:
+    return db.scalar(select(Member.id).where(Member.project_id == project_id, Member.user_id == user_id,
+                                             Member.role == "annotator").limit(1)) is not None
 
 
 def visible_projects(db: Session, user: User) -> list[Project]:
@@ -236,6 +246,54 @@ def project_for(db: Session, user: User, project_id: int, *, need: str | None = 
     if need == "admin" or (need and need not in roles):
         raise HTTPException(403, f"this needs the {need} role in the project")
     return project
+
+
+def release_tasks(db: Session, project_id: int, user_id: int) -> int:
+    """Revoke the open tasks (locked, rework, expired) of a user who may no longer annotate in
+    the project: their locks are released and the slots go back to the pool at once. Submitted
+    and accepted work stays. Returns how many tasks were revoked."""
+    now = utcnow()
+    rows = db.execute(select(Assignment.id, Assignment.item_id, Assignment.status)
+                      .where(Assignment.project_id == project_id, Assignment.user_id == user_id,
+                             Assignment.status.in_((LOCKED, REWORK, EXPIRED)))).all()
+    n = 0
+    for aid, item_id, status in rows:
+        res = db.execute(update(Assignment).where(Assignment.id == aid, Assignment.status == status)
+                         .values(status=REVOKED, version=Assignment.version + 1, locked_until=None, updated_at=now)
+                         .execution_options(synchronize_session=False))
+        if res.rowcount == 1:
+            if status in (LOCKED, REWORK):
+                db.execute(update(Item).where(Item.id == item_id).values(taken=Item.taken - 1)
+                           .execution_options(synchronize_session=False))
+            log_event(db, "revoke", user_id=user_id, project_id=project_id, assignment_id=aid, was=status)
+            n += 1
+    return n
+
+
+def remove_member(db: Session, project: Project, user: User, role: str | None = None) -> int:
+    """Remove ``user``'s ``role`` (both roles when ``None``) in ``project``. Losing the annotator
+    role revokes their open tasks at once (:func:`release_tasks`). Returns the tasks revoked."""
+    q = delete(Member).where(Member.project_id == project.id, Member.user_id == user.id)
+    if role is not None:
+        q = q.where(Member.role == role)
+    db.execute(q)
+    db.flush()
+    if not is_annotator_of(db, user.id, project.id):
+        return release_tasks(db, project.id, user.id)
+    return 0
+
+
+def set_role(db: Session, user: User, role: str) -> None:
+    """Change an account's role; memberships the new role may not hold go at once (an
+    annotator keeps no reviewer membership)."""
+    if role not in ROLES:
+        raise DatamillError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+    if role == user.role:
+        return
+    user.role = role
+    if role == "annotator":
+        db.execute(delete(Member).where(Member.user_id == user.id, Member.role == "reviewer"))
+    db.flush()
 
 
 def add_member(db: Session, project: Project, user: User, role: str) -> None:

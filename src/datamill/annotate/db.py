@@ -39,6 +39,7 @@ SUBMITTED = "submitted"    # waiting for review
 REWORK = "rework"          # rejected with a comment, back with its annotator
 ACCEPTED = "accepted"      # final (accepted, or fixed and accepted)
 REJECTED = "rejected"      # final rejection after the last review round: the slot is freed
+REVOKED = "revoked"        # its annotator was removed from the project: lock released, slot freed
 HOLDS_SLOT = (LOCKED, SUBMITTED, REWORK, ACCEPTED)
 OPEN_FOR_SUBMIT = (LOCKED, EXPIRED, REWORK)
 

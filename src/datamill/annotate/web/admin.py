@@ -97,7 +97,7 @@ def users_update(user_id: int, request: Request, pf=Depends(admin_form), db: Ses
     if error is None:
         try:
             if role:
-                u.role = role
+                auth.set_role(db, u, role)
             if u.active and not active:
                 db.execute(delete(AuthSession).where(AuthSession.user_id == u.id))
             u.active = active
@@ -259,7 +259,9 @@ def project_members(project_id: int, request: Request, pf=Depends(admin_form), d
             raise DatamillError("no such user")
         role = _text(form, "role", 16)
         if action == "remove":
-            db.execute(delete(Member).where(Member.project_id == pr.id, Member.user_id == u.id, Member.role == role))
+            revoked = auth.remove_member(db, pr, u, role or None)
+            log_event(db, "remove_member", user_id=p.user.id, project_id=pr.id, target=u.id, role=role,
+                      revoked=revoked)
         else:
             auth.add_member(db, pr, u, role)
         db.commit()
