@@ -193,3 +193,76 @@ def test_web_role_change_cleans_memberships(app, api, client):
                     follow_redirects=False)   # rev2 is user 6
     assert r.status_code == 303
     assert api("admin").get(f"/api/projects/{pid}").json()["reviewers"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# fix 5: data roots hold against links, and there is always a root
+
+
+def _rows(n: int) -> str:
+    return "".join(json.dumps(pair(i)) + "\n" for i in range(n))
+
+
+def test_links_inside_the_data_root_cannot_lead_out(tmp_path):
+    import os
+
+    from annotate_helpers import Api
+
+    root, outside = tmp_path / "root", tmp_path / "secret"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "private.jsonl").write_text(_rows(3))
+    (root / "ok.jsonl").write_text(_rows(2))
+    os.symlink(outside / "private.jsonl", root / "link.jsonl")          # a file link
+    os.symlink(outside, root / "dirlink")                               # a folder link
+    (root / "mixed").mkdir()
+    (root / "mixed" / "a.jsonl").write_text(_rows(1))
+    os.symlink(outside / "private.jsonl", root / "mixed" / "b.jsonl")   # a link inside a folder import
+    app = make_app(tmp_path, data_roots=[str(root)])
+    admin = Api(app, "admin")
+    pid = admin.post("/api/projects", json={"name": "roots"}).json()["id"]
+    assert admin.post(f"/api/projects/{pid}/items", json={"path": str(root / "ok.jsonl")}).status_code == 201
+    for bad in (root / "link.jsonl", root / "dirlink", root / "dirlink" / "private.jsonl", root / "mixed"):
+        r = admin.post(f"/api/projects/{pid}/items", json={"path": str(bad)})
+        assert r.status_code == 403, (bad, r.status_code, r.text)
+    assert len(admin.get(f"/api/projects/{pid}/items").json()["items"]) == 2   # nothing from outside
+
+
+def test_default_data_root_is_the_working_folder(tmp_path, monkeypatch):
+    from annotate_helpers import Api
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "in.jsonl").write_text(_rows(2))
+    (tmp_path / "out.jsonl").write_text(_rows(2))
+    monkeypatch.chdir(work)
+    app = make_app(tmp_path)   # no data_roots given
+    assert app.state.settings.data_roots == [str(work.resolve())]
+    admin = Api(app, "admin")
+    pid = admin.post("/api/projects", json={"name": "cwd"}).json()["id"]
+    assert admin.post(f"/api/projects/{pid}/items", json={"path": "in.jsonl"}).status_code == 201
+    assert admin.post(f"/api/projects/{pid}/items", json={"path": str(tmp_path / "out.jsonl")}).status_code == 403
+    assert admin.post(f"/api/projects/{pid}/items", json={"path": "/etc/passwd"}).status_code == 403
+
+
+# ---------------------------------------------------------------------------------------------
+# fix 7: an unknown import format is refused
+
+
+def test_unknown_import_format_is_400(app, api, client, tmp_path):
+    pid = new_project(api, name="fmt")
+    admin = api("admin")
+    (tmp_path / "x.jsonl").write_text(_rows(2))
+    app.state.settings.data_roots = [str(tmp_path)]
+    r = admin.post(f"/api/projects/{pid}/items", json={"path": str(tmp_path / "x.jsonl"), "format": "nonsense"})
+    assert r.status_code == 400 and "nonsense" in r.json()["detail"]
+    r = admin.post(f"/api/projects/{pid}/items", json={"records": [pair(0)], "format": "nonsense"})
+    assert r.status_code == 400
+    r = admin.post(f"/api/projects/{pid}/upload", files={"file": ("x.jsonl", _rows(2).encode())},
+                   data={"format": "nonsense"})
+    assert r.status_code == 400, r.text
+    csrf = web_login(client, "admin")
+    r = client.post(f"/admin/projects/{pid}/import?csrf_token={csrf}", data={"csrf_token": csrf, "format": "nonsense"},
+                    files={"file": ("x.jsonl", _rows(2).encode())}, follow_redirects=False)
+    assert r.status_code == 400 and "nonsense" in r.text
+    assert admin.get(f"/api/projects/{pid}/items").json()["items"] == []

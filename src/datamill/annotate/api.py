@@ -24,7 +24,8 @@ from datamill.annotate.auth import Principal, get_db, get_write_db
 from datamill.annotate.dashboard import dashboard as dashboard_data
 from datamill.annotate.db import Assignment, Item, Member, Project, User, log_event
 from datamill.annotate.export import EXPORT_KINDS, export_records
-from datamill.annotate.projects import create_project, import_records, load_dataset
+from datamill.annotate.projects import (OutsideDataRoot, check_format, create_project, import_records,
+                                       inside_roots, load_dataset)
 from datamill.annotate.templates_catalog import catalog
 from datamill.annotate.uploads import load_upload
 
@@ -311,10 +312,11 @@ def remove_member(project_id: int, username: str, role: Literal["annotator", "re
 
 
 def _check_server_path(request: Request, path: str) -> str:
-    roots = request.app.state.settings.data_roots
-    real = os.path.realpath(path)
-    if roots and not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
-        raise HTTPException(403, "server-side paths must lie under the app's data roots")
+    """``path`` resolved and inside the app's data roots (403 otherwise), and existing (400)."""
+    try:
+        real = inside_roots(path, request.app.state.settings.data_roots)
+    except OutsideDataRoot as exc:
+        raise HTTPException(403, str(exc)) from None
     if not os.path.exists(real):
         raise HTTPException(400, f"no such file or folder: {path}")
     return real
@@ -326,10 +328,12 @@ def import_items(project_id: int, body: ImportIn, request: Request, p: Principal
     """Import records given inline (``records``) or read from a server-side ``path``."""
     pr = auth.project_for(db, p.user, project_id)
     problems: list[str] = []
+    check_format(body.format)
     if (body.records is None) == (body.path is None):
         raise HTTPException(400, "give either records or path")
     if body.path is not None:
-        records, problems = load_dataset(_check_server_path(request, body.path), body.format)
+        records, problems = load_dataset(_check_server_path(request, body.path), body.format,
+                                          roots=request.app.state.settings.data_roots)
     else:
         records = body.records or []
     n = import_records(db, pr, records, score_field=body.score_field, user=p.user)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from datamill.annotate import auth
 from datamill.annotate.db import make_engine, make_sessionmaker
 from datamill.annotate.distribution import Conflict, NotFound
+from datamill.annotate.projects import OutsideDataRoot
 from datamill.annotate.questions import AnswerError
 from datamill.annotate.text_safety import find_surrogate
 from datamill.annotate.throttle import LoginThrottle, Throttled
@@ -249,14 +250,15 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
     ``sqlite:///datamill-annotate.db``; PostgreSQL by URL). ``secret`` signs the login form's
     CSRF cookie (default ``$DATAMILL_ANNOTATE_SECRET`` or random per process). ``session_ttl``:
     seconds a login lasts. ``data_roots``: folders admins may import server-side files from
-    (default: anywhere the server can read). ``fast_hash``: cheap password hashing, for tests."""
+    (default: the server's working folder); every file read is resolved (links followed) and
+    must stay inside. ``throttle``: login throttling (:class:`LoginThrottle` defaults). ``fast_hash``: cheap password hashing, for tests."""
     from datamill.annotate import api, web
 
     engine = make_engine(db_url, **(engine_kwargs or {}))
     settings = Settings(secret=secret or os.environ.get("DATAMILL_ANNOTATE_SECRET") or secrets.token_hex(32),
                         session_ttl=int(session_ttl), max_body=max_body, max_upload=max_upload,
                         cookie_secure=cookie_secure,
-                        data_roots=[os.path.realpath(r) for r in (data_roots or [])],
+                        data_roots=[os.path.realpath(r) for r in (data_roots or [os.getcwd()])],
                         hasher=auth.make_hasher(fast_hash), throttle=throttle or LoginThrottle())
     app = FastAPI(title="datamill annotate", version="1",
                   description="Annotation and review of LLM training data. Log in with POST /api/auth/login; "
@@ -295,6 +297,10 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
     @app.exception_handler(AnswerError)
     async def _answer(request: Request, exc: AnswerError):
         return _error(request, 422, str(exc), field=exc.field)
+
+    @app.exception_handler(OutsideDataRoot)
+    async def _outside(request: Request, exc: OutsideDataRoot):
+        return _error(request, 403, str(exc))
 
     @app.exception_handler(DatamillError)
     async def _datamill(request: Request, exc: DatamillError):

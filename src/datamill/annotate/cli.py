@@ -63,7 +63,8 @@ def annotate() -> None:
 @click.option("--session-hours", default=8.0, show_default=True, type=click.FloatRange(0.01, 24 * 30),
               help="How long a login lasts.")
 @click.option("--data-root", "data_roots", multiple=True,
-              help="Folder admins may import server-side files from (repeatable; default: any).")
+              help="Folder admins may import server-side files from (repeatable; default: the working "
+                   "folder). Links are followed and must stay inside.")
 @click.option("--cookie-secure", is_flag=True, help="Send cookies over HTTPS only (behind TLS).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="uvicorn worker processes (use with PostgreSQL).")

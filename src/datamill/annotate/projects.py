@@ -82,17 +82,52 @@ def _raw_item(row: Any, where: str) -> dict[str, Any] | None:
     return None
 
 
-def load_dataset(path: str, fmt: str | None = None, *, limit: int | None = None) -> tuple[list[dict], list[str]]:
+class OutsideDataRoot(DatamillError):
+    """A server-side path (or a file a folder or link leads to) outside the app's data roots:
+    HTTP 403."""
+
+
+def inside_roots(path: str, roots: list[str]) -> str:
+    """``path`` fully resolved (every symbolic link followed); :class:`OutsideDataRoot` unless it
+    lies under one of ``roots`` (resolved folders)."""
+    real = os.path.realpath(path)
+    for r in roots:
+        r = os.path.realpath(r)
+        if real == r or real.startswith(r.rstrip(os.sep) + os.sep):
+            return real
+    raise OutsideDataRoot("server-side paths must lie under the app's data roots")
+
+
+KNOWN_EXTRA_FORMATS = ("auto", "documents", "prompts")
+
+
+def check_format(fmt: str | None) -> None:
+    """:class:`DatamillError` for a dataset format no reader knows (``None`` = detect)."""
+    from datamill.post.formats import FORMATS
+
+    if fmt is not None and fmt not in FORMATS and fmt not in KNOWN_EXTRA_FORMATS:
+        raise DatamillError(f"format {fmt!r}: choose one of {', '.join(sorted(FORMATS) + list(KNOWN_EXTRA_FORMATS))}")
+
+
+def load_dataset(path: str, fmt: str | None = None, *, limit: int | None = None,
+                 roots: list[str] | None = None) -> tuple[list[dict], list[str]]:
     """Item records from ``path`` and the reasons of rows that could not be read (at most 20
     reasons kept). Post-training rows first; files that hold none are read as documents or
-    prompts."""
+    prompts. ``roots``: when given, ``path`` and every file read (after following links) must
+    lie under one of them (:class:`OutsideDataRoot` otherwise)."""
     from datamill.post.formats import iter_rows, read_records
     from datamill.post.formats.io import _files  # one file list for both paths
 
+    check_format(fmt)
+    if roots is not None:
+        path = inside_roots(path, roots)
     records: list[dict] = []
     problems: list[str] = []
     cap = min(limit or MAX_ITEMS_PER_IMPORT, MAX_ITEMS_PER_IMPORT)
-    for file in _files(path):
+    files = _files(path)
+    if roots is not None:  # a link inside the root may lead out of it: check what is opened
+        files = [inside_roots(f, roots) for f in files]
+    for file in files:
         errors: list = []
         got = 0
         try:

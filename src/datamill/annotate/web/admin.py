@@ -199,7 +199,8 @@ def _project_create_sync(request: Request, form: FormData, upload) -> Response:
                 records, problems = load_upload(upload, fmt)
                 source = upload.filename
             elif server_path:
-                records, problems = load_dataset(_server_path(request, server_path), fmt)
+                records, problems = load_dataset(_server_path(request, server_path), fmt,
+                                                  roots=request.app.state.settings.data_roots)
                 source = server_path
             else:
                 records, problems, source = [], [], ""
@@ -290,7 +291,8 @@ def _project_import_sync(request: Request, project_id: int, form: FormData, uplo
             if upload is not None:
                 records, problems = load_upload(upload, fmt)
             elif server_path:
-                records, problems = load_dataset(_server_path(request, server_path), fmt)
+                records, problems = load_dataset(_server_path(request, server_path), fmt,
+                                                  roots=request.app.state.settings.data_roots)
             else:
                 raise DatamillError("choose a file or give a server path")
             if not records:
