@@ -266,3 +266,84 @@ def test_unknown_import_format_is_400(app, api, client, tmp_path):
                     files={"file": ("x.jsonl", _rows(2).encode())}, follow_redirects=False)
     assert r.status_code == 400 and "nonsense" in r.text
     assert admin.get(f"/api/projects/{pid}/items").json()["items"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# fix 6: lone surrogates
+
+
+def _post_raw(a, url: str, body: str):
+    return a.client.post(url, headers={**a.headers, "content-type": "application/json"}, content=body.encode())
+
+
+def test_lone_surrogate_in_an_answer_or_import_is_refused(app, api):
+    pid = new_project(api, name="sur", records=[pair(0)], annotators=("ann1",))
+    t = next_task(api, "ann1", pid)
+    body = json.dumps({"answer": rate_rank_answer(comment="bad \udc00 text")})   # json writes "\\udc00"
+    r = _post_raw(api("ann1"), f"/api/tasks/{t['id']}/submit", body)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "answer", "comment"]
+    assert "surrogate" in r.json()["detail"][0]["msg"]
+    # the annotator is not stuck: the task still opens and takes a clean answer
+    assert api("ann1").get(f"/api/tasks/{t['id']}").status_code == 200
+    assert submit(api, "ann1", t["id"], rate_rank_answer(comment="fine 😀")).status_code == 200
+    r = _post_raw(api("admin"), f"/api/projects/{pid}/items", json.dumps({"records": [pair(1, prompt="q \ud800")]}))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:3] == ["body", "records", 0]
+
+
+def test_lone_surrogate_in_an_uploaded_file_is_quarantined(app, api):
+    pid = new_project(api, name="surup", annotators=("ann1",))
+    rows = (json.dumps(pair(0, prompt="bad \udc00 prompt")) + "\n" + json.dumps(pair(1)) + "\n").encode()
+    assert b"\\udc00" in rows
+    r = api("admin").post(f"/api/projects/{pid}/upload", files={"file": ("x.jsonl", rows)})
+    assert r.status_code == 201 and r.json()["imported"] == 1, r.text   # the bad row is left out, with its reason
+    assert "x.jsonl:1" in r.json()["problems"][0] and "surrogate" in r.json()["problems"][0]
+    assert next_task(api, "ann1", pid)["item"]["external_id"] == "pair-1"
+
+
+def test_lone_surrogate_in_records_given_to_import_records_is_replaced(app):
+    from datamill.annotate.db import Item, Project
+    from datamill.annotate.projects import import_records
+
+    with app.state.writer() as db:
+        pr = Project(name="direct", question_schema={"questions": []}, template="custom")
+        db.add(pr)
+        db.flush()
+        assert import_records(db, pr, [pair(0, prompt="bad \udc00 prompt")]) == 1
+        db.commit()
+    with app.state.sessionmaker() as db:
+        item = db.query(Item).filter_by(project_id=pr.id).one()
+        assert item.view["prompt"][0]["content"] == "bad \ufffd prompt"
+
+
+def test_stored_lone_surrogates_break_no_page_and_no_export(app, api, client, tmp_path):
+    from sqlalchemy import text
+
+    from datamill.annotate.db import Project
+    from datamill.annotate.export import write_export
+
+    pid = new_project(api, name="stored", records=[pair(0)], annotators=("ann1",), review_rounds=1)
+    t = next_task(api, "ann1", pid)
+    assert submit(api, "ann1", t["id"], rate_rank_answer(comment="ok")).status_code == 200
+    # as a row written before the check (or by another tool) would hold it
+    with app.state.engine.begin() as conn:
+        conn.execute(text("UPDATE annotations SET answer = replace(answer, '\"ok\"', '\"x \\udc00 y\"')"))
+        conn.execute(text("UPDATE items SET view = replace(view, 'Question 0?', 'Q \\udc00?')"))
+        assert "\\udc00" in conn.execute(text("SELECT answer FROM annotations")).scalar()
+    a1 = api("ann1")
+    r = a1.get(f"/api/tasks/{t['id']}")
+    assert r.status_code == 200 and r.json()["answer"]["comment"] == "x \ufffd y"
+    assert api("rev1").get(f"/api/reviews/{t['id']}").status_code == 200
+    web_login(client, "ann1")
+    assert client.get(f"/tasks/{t['id']}").status_code == 200
+    web_login(client, "rev1")
+    r = client.get(f"/reviews/{t['id']}")
+    assert r.status_code == 200 and "x \ufffd y" in r.text
+    assert api("rev1").post(f"/api/reviews/{t['id']}", json={"decision": "accept"}).status_code == 200
+    r = api("admin").get(f"/api/projects/{pid}/export", params={"kind": "preference"})
+    assert r.status_code == 200 and r.json()["count"] == 1 and "Q \ufffd?" in r.text
+    with app.state.sessionmaker() as db:
+        n = write_export(db, db.get(Project, pid), "preference", str(tmp_path / "out.jsonl"))
+    assert n == 1 and "Q \ufffd?" in (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+    web_login(client, "admin")
+    r = client.get(f"/projects/{pid}/export", params={"kind": "preference"})
+    assert r.status_code == 200 and "Q \ufffd?" in r.text

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from datamill.annotate.db import Item, Project, User, log_event
 from datamill.annotate.questions import build_view, score_and_uncertainty, validate_schema
 from datamill.annotate.templates_catalog import get_template
+from datamill.annotate.text_safety import clean_deep, find_surrogate
 from datamill.core.errors import DatamillError
 
 MAX_ITEMS_PER_IMPORT = 200_000
@@ -167,6 +168,8 @@ def import_records(db: Session, project: Project, records: Iterable[dict[str, An
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise DatamillError(f"record {i}: expected an object")
+        if find_surrogate(rec):  # a lone surrogate cannot be shown or exported: U+FFFD instead
+            rec = clean_deep(rec)
         if "kind" not in rec:
             raw = _raw_item(rec, f"row{i}")
             if raw is None:
