@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -347,3 +348,97 @@ def test_stored_lone_surrogates_break_no_page_and_no_export(app, api, client, tm
     web_login(client, "admin")
     r = client.get(f"/projects/{pid}/export", params={"kind": "preference"})
     assert r.status_code == 200 and "Q \ufffd?" in r.text
+
+
+# ---------------------------------------------------------------------------------------------
+# fix 7: low findings
+
+
+def test_ab_order_cannot_be_recomputed_from_visible_ids(app, api):
+    from datamill.annotate.questions import _stable_shuffle
+
+    pid = new_project(api, name="blind", records=[pair(i) for i in range(40)], annotators=("ann1",), overlap=1)
+    items = {}
+    for _ in range(40):
+        t = next_task(api, "ann1", pid)
+        items[t["item"]["external_id"]] = t
+        api("ann1").post(f"/api/tasks/{t['id']}/skip")
+    recomputed = 0
+    for ext, t in items.items():
+        shown_first_is_chosen = "Good answer" in t["item"]["view"]["responses"][0]["messages"][0]["content"]
+        old_order = _stable_shuffle(2, f"{pid}:{ext}")   # the seed the old code used: all public
+        recomputed += shown_first_is_chosen == (old_order[0] == 0)
+    assert len(items) == 40 and recomputed < 40   # the old seed predicted all 40 (chance: 2^-40)
+    assert "origin" not in json.dumps([t["item"]["view"] for t in items.values()])
+
+
+@pytest.mark.parametrize("password,why", [
+    ("password", "common"), ("iloveyou", "common"), ("Qwertyuiop", "common"), ("12345678", "common"),
+    ("         ", "spaces"), ("newuser1", "user name"), ("NEWUSER1", "user name"),
+])
+def test_password_policy(api, password, why):
+    r = api("admin").post("/api/users", json={"username": "newuser1", "password": password})
+    assert r.status_code == 400 and why in r.json()["detail"], r.text
+    assert api("admin").post("/api/users", json={"username": "newuser1", "password": "tulip-orbit-41"}).status_code == 201
+    r = api("admin").patch("/api/users/8", json={"password": password})
+    assert r.status_code == 400, r.text
+
+
+def test_password_policy_in_the_form_and_the_cli(app, client, tmp_path):
+    from click.testing import CliRunner
+
+    from datamill.annotate.cli import annotate
+
+    csrf = web_login(client, "admin")
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "formuser", "password": "password1"})
+    assert r.status_code == 400 and "common" in r.text
+    res = CliRunner().invoke(annotate, ["create-user", "cliuser1", "--password", "cliuser1", "--db",
+                                        f"sqlite:///{tmp_path / 'cli.db'}"])
+    assert res.exit_code != 0 and "user name" in res.output
+
+
+def test_ids_beyond_64_bits_are_422_not_500(app, api):
+    import re
+
+    from datamill.annotate import api as api_mod
+    from datamill.annotate import web as web_mod
+
+    csrf_client = TestClient(app, raise_server_exceptions=False)
+    csrf = web_login(csrf_client, "admin")
+    admin = api("admin")
+    huge = str(2**70)
+    checked = 0
+    for r in list(api_mod.router.routes) + list(web_mod.router.routes):
+        if "{" not in r.path:
+            continue
+        url = re.sub(r"\{[^}]*_id\}", huge, r.path)
+        url = re.sub(r"\{[^}]+\}", "x", url)
+        for method in sorted(r.methods - {"HEAD"}):
+            if url.startswith("/api"):
+                resp = admin.client.request(method, url, headers=admin.headers,
+                                            json={} if method in ("POST", "PATCH") else None)
+            else:
+                resp = csrf_client.request(method, url, data={"csrf_token": csrf} if method == "POST" else None,
+                                           follow_redirects=False)
+            assert resp.status_code == 422, (method, url, resp.status_code, resp.text[:200])
+            checked += 1
+    assert checked >= 11
+    assert admin.get("/api/tasks", params={"project_id": huge}).status_code == 422
+    assert admin.get("/api/projects/1/items", params={"offset": huge}).status_code == 422
+
+
+def test_docs_are_served_locally_with_a_csp(app):
+    c = TestClient(app)
+    r = c.get("/docs")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', r.text)
+    assert scripts and all(s.startswith("/") and not s.startswith("//") for s in scripts)
+    assert "<script>" not in r.text  # no inline script
+    for s in scripts + re.findall(r'href="([^"]+\.css)"', r.text):
+        a = c.get(s)
+        assert a.status_code == 200 and len(a.content) > 100, s
+    assert c.get("/docs-assets/../../etc/passwd").status_code == 404
+    assert c.get("/docs-assets/nope.js").status_code == 404
+    assert c.get("/openapi.json").json()["info"]["title"] == "datamill annotate"

@@ -12,15 +12,16 @@ CSRF), 404 (no such object, or not yours), 409 (state changed: already submitted
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, UploadFile, File, Form
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamill.annotate import auth, distribution, logins, review as review_mod
 from datamill.annotate.auth import Principal, get_db, get_write_db
+from datamill.annotate.ids import MAX_ID, DbId
 from datamill.annotate.dashboard import dashboard as dashboard_data
 from datamill.annotate.db import Assignment, Item, Member, Project, User, log_event
 from datamill.annotate.export import EXPORT_KINDS, export_records
@@ -231,7 +232,7 @@ def create_user(body: UserIn, request: Request, p: Principal = Depends(api_admin
 
 
 @router.patch("/users/{user_id}", tags=["users"])
-def update_user(user_id: int, body: UserPatch, request: Request, p: Principal = Depends(api_admin),
+def update_user(user_id: DbId, body: UserPatch, request: Request, p: Principal = Depends(api_admin),
                 db: Session = Depends(get_write_db)) -> dict[str, Any]:
     u = db.get(User, user_id)
     if u is None:
@@ -282,7 +283,7 @@ def new_project(body: ProjectIn, p: Principal = Depends(api_admin), db: Session 
 
 
 @router.get("/projects/{project_id}", tags=["projects"])
-def get_project(project_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_project(project_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     out = project_json(pr, db if (p.is_admin or "reviewer" in auth.memberships(db, p.user, pr.id)) else None,
                        full=True)
@@ -292,7 +293,7 @@ def get_project(project_id: int, p: Principal = Depends(api_principal), db: Sess
 
 
 @router.post("/projects/{project_id}/members", status_code=201, tags=["projects"])
-def add_member(project_id: int, body: MemberIn, p: Principal = Depends(api_admin),
+def add_member(project_id: DbId, body: MemberIn, p: Principal = Depends(api_admin),
                db: Session = Depends(get_write_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     auth.add_member(db, pr, _user_by_name(db, body.username), body.role)
@@ -301,7 +302,7 @@ def add_member(project_id: int, body: MemberIn, p: Principal = Depends(api_admin
 
 
 @router.delete("/projects/{project_id}/members/{username}", tags=["projects"])
-def remove_member(project_id: int, username: str, role: Literal["annotator", "reviewer"] | None = None,
+def remove_member(project_id: DbId, username: str, role: Literal["annotator", "reviewer"] | None = None,
                   p: Principal = Depends(api_admin), db: Session = Depends(get_write_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     u = _user_by_name(db, username)
@@ -323,7 +324,7 @@ def _check_server_path(request: Request, path: str) -> str:
 
 
 @router.post("/projects/{project_id}/items", status_code=201, tags=["projects"])
-def import_items(project_id: int, body: ImportIn, request: Request, p: Principal = Depends(api_admin),
+def import_items(project_id: DbId, body: ImportIn, request: Request, p: Principal = Depends(api_admin),
                  db: Session = Depends(get_write_db)) -> dict[str, Any]:
     """Import records given inline (``records``) or read from a server-side ``path``."""
     pr = auth.project_for(db, p.user, project_id)
@@ -342,7 +343,7 @@ def import_items(project_id: int, body: ImportIn, request: Request, p: Principal
 
 
 @router.post("/projects/{project_id}/upload", status_code=201, tags=["projects"])
-async def upload_items(project_id: int, request: Request, file: UploadFile = File(...),
+async def upload_items(project_id: DbId, request: Request, file: UploadFile = File(...),
                        score_field: str | None = Form(default=None), format: str | None = Form(default=None),
                        p: Principal = Depends(api_admin)) -> dict[str, Any]:
     """Import an uploaded dataset file (multipart ``file``)."""
@@ -351,7 +352,7 @@ async def upload_items(project_id: int, request: Request, file: UploadFile = Fil
     return await run_in_threadpool(_import_upload, request.app, p.user.id, project_id, file, format, score_field)
 
 
-def _import_upload(app, user_id: int, project_id: int, file: UploadFile, fmt: str | None,
+def _import_upload(app, user_id: DbId, project_id: DbId, file: UploadFile, fmt: str | None,
                    score_field: str | None) -> dict[str, Any]:
     records, problems = load_upload(file, fmt)
     db = app.state.writer()
@@ -366,7 +367,7 @@ def _import_upload(app, user_id: int, project_id: int, file: UploadFile, fmt: st
 
 
 @router.get("/projects/{project_id}/items", tags=["projects"])
-def list_items(project_id: int, offset: int = 0, limit: int = 100, p: Principal = Depends(api_principal),
+def list_items(project_id: DbId, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, limit: int = 100, p: Principal = Depends(api_principal),
                db: Session = Depends(get_db)) -> dict[str, Any]:
     """Items with their progress (admins and the project's reviewers)."""
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
@@ -378,14 +379,14 @@ def list_items(project_id: int, offset: int = 0, limit: int = 100, p: Principal 
 
 
 @router.get("/projects/{project_id}/dashboard", tags=["projects"])
-def dashboard(project_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def dashboard(project_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     """Progress and agreement per question (admins and the project's reviewers)."""
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
     return dashboard_data(db, pr)
 
 
 @router.get("/projects/{project_id}/export", tags=["projects"])
-def export(project_id: int, kind: str = "sft", pairs: Literal["best_worst", "all"] = "best_worst",
+def export(project_id: DbId, kind: str = "sft", pairs: Literal["best_worst", "all"] = "best_worst",
            min_annotators: int = 1, p: Principal = Depends(api_admin), db: Session = Depends(get_db)) -> dict[str, Any]:
     """Accepted annotations as datamill post records (``kind``: sft, preference, kto, ranking, prompts)."""
     pr = auth.project_for(db, p.user, project_id)
@@ -398,7 +399,7 @@ def export(project_id: int, kind: str = "sft", pairs: Literal["best_worst", "all
 # tasks (annotators)
 
 @router.post("/projects/{project_id}/next", tags=["tasks"])
-def next_task(project_id: int, request: Request, p: Principal = Depends(api_principal),
+def next_task(project_id: DbId, request: Request, p: Principal = Depends(api_principal),
               db: Session = Depends(get_db)) -> dict[str, Any]:
     """Lock and return the next task for me (my live lock or rework first); ``{"task": null}`` when
     nothing is left."""
@@ -418,7 +419,7 @@ def next_task(project_id: int, request: Request, p: Principal = Depends(api_prin
 
 
 @router.get("/tasks", tags=["tasks"])
-def my_tasks(project_id: int | None = None, p: Principal = Depends(api_principal),
+def my_tasks(project_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None, p: Principal = Depends(api_principal),
              db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """My tasks (only mine), newest first."""
     return [{"id": a.id, "project_id": a.project_id, "status": a.status, "round": a.round,
@@ -427,13 +428,13 @@ def my_tasks(project_id: int | None = None, p: Principal = Depends(api_principal
 
 
 @router.get("/tasks/{task_id}", tags=["tasks"])
-def get_task(task_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_task(task_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     a = distribution.get_assignment(db, p.user, task_id)
     return task_json(db, a)
 
 
 @router.post("/tasks/{task_id}/submit", tags=["tasks"])
-def submit(task_id: int, body: SubmitIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def submit(task_id: DbId, body: SubmitIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Submit my answer. The same answer twice is stored once (``duplicate: true``); a different
     answer to a task already submitted is 409."""
     uid = p.user.id
@@ -447,7 +448,7 @@ def submit(task_id: int, body: SubmitIn, request: Request, p: Principal = Depend
 
 
 @router.post("/tasks/{task_id}/skip", tags=["tasks"])
-def skip(task_id: int, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def skip(task_id: DbId, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Pass on a task for good (it is not shown to me again)."""
     uid = p.user.id
 
@@ -461,7 +462,7 @@ def skip(task_id: int, request: Request, p: Principal = Depends(api_principal)) 
 # reviews
 
 @router.get("/projects/{project_id}/reviews", tags=["reviews"])
-def review_queue(project_id: int, p: Principal = Depends(api_principal),
+def review_queue(project_id: DbId, p: Principal = Depends(api_principal),
                  db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """Submitted tasks waiting for review (reviewers of the project and admins)."""
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
@@ -470,14 +471,14 @@ def review_queue(project_id: int, p: Principal = Depends(api_principal),
 
 
 @router.get("/reviews/{task_id}", tags=["reviews"])
-def get_review(task_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_review(task_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     """A task as its reviewer sees it: the latest answer and the full history."""
     a = review_mod.reviewable(db, p.user, task_id)
     return task_json(db, a, for_reviewer=True)
 
 
 @router.post("/reviews/{task_id}", tags=["reviews"])
-def decide(task_id: int, body: ReviewIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def decide(task_id: DbId, body: ReviewIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Accept, fix (with ``answer``) or reject (with ``comment``) the latest submission."""
     uid = p.user.id
 
@@ -491,7 +492,7 @@ def decide(task_id: int, body: ReviewIn, request: Request, p: Principal = Depend
 
 
 @router.get("/tasks/{task_id}/history", tags=["tasks"])
-def task_history(task_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> list[dict]:
+def task_history(task_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> list[dict]:
     """Every submission and review of one of my tasks (reviewers: of a task they review)."""
     a = db.get(Assignment, task_id)
     if a is not None and a.user_id == p.user.id:

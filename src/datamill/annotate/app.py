@@ -3,8 +3,12 @@
 handling.
 
 * Request bodies are capped (``max_body``, default 1 MiB; ``max_upload``, default 64 MiB, on
-  dataset uploads): a bigger one is refused with 413 before any handler runs.
-* Every response carries a strict Content-Security-Policy (no scripts at all), ``nosniff``,
+  dataset uploads by an admin whose session and CSRF token are checked from the headers first):
+  a bigger one is refused with 413 before any handler runs. JSON bodies holding a lone
+  surrogate are refused with 422.
+* Logins are throttled (:mod:`datamill.annotate.throttle`): 429 with ``Retry-After``.
+* Every response carries a strict Content-Security-Policy (no scripts at all; ``/docs``: scripts
+  from this server only, see :mod:`datamill.annotate.apidocs`), ``nosniff``,
   ``DENY`` framing and ``no-referrer``; pages are ``no-store``.
 * Errors: JSON ``{"detail": ...}`` under ``/api``, a small HTML page elsewhere; a page that
   needs a login redirects to ``/login``.
@@ -24,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datamill.annotate import auth
+from datamill.annotate.apidocs import DOCS_CSP
 from datamill.annotate.db import make_engine, make_sessionmaker
 from datamill.annotate.distribution import Conflict, NotFound
 from datamill.annotate.projects import OutsideDataRoot
@@ -220,7 +225,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope.get("path", "") in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        docs = scope.get("path", "") == "/docs"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -228,8 +233,8 @@ class SecurityHeaders:
                 names = {k.lower() for k, _ in headers}
                 extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                          (b"referrer-policy", b"no-referrer")]
-                if not docs:  # Swagger UI needs its scripts
-                    extra.append((b"content-security-policy", CSP.encode()))
+                # Swagger UI needs its scripts: from this server only
+                extra.append((b"content-security-policy", (DOCS_CSP if docs else CSP).encode()))
                 if b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-store"))
                 message["headers"] = headers + [h for h in extra if h[0] not in names]
@@ -252,7 +257,7 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
     seconds a login lasts. ``data_roots``: folders admins may import server-side files from
     (default: the server's working folder); every file read is resolved (links followed) and
     must stay inside. ``throttle``: login throttling (:class:`LoginThrottle` defaults). ``fast_hash``: cheap password hashing, for tests."""
-    from datamill.annotate import api, web
+    from datamill.annotate import api, apidocs, web
 
     engine = make_engine(db_url, **(engine_kwargs or {}))
     settings = Settings(secret=secret or os.environ.get("DATAMILL_ANNOTATE_SECRET") or secrets.token_hex(32),
@@ -260,7 +265,7 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
                         cookie_secure=cookie_secure,
                         data_roots=[os.path.realpath(r) for r in (data_roots or [os.getcwd()])],
                         hasher=auth.make_hasher(fast_hash), throttle=throttle or LoginThrottle())
-    app = FastAPI(title="datamill annotate", version="1",
+    app = FastAPI(title="datamill annotate", version="1", docs_url=None, redoc_url=None,
                   description="Annotation and review of LLM training data. Log in with POST /api/auth/login; "
                               "send the token as `Authorization: Bearer <token>`.")
     app.state.engine = engine
@@ -270,6 +275,7 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
 
     app.include_router(api.router)
     app.include_router(web.router)
+    app.include_router(apidocs.router)
 
     @app.exception_handler(auth.LoginRequired)
     async def _login_required(request: Request, exc: auth.LoginRequired):

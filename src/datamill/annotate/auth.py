@@ -42,10 +42,12 @@ MAX_PASSWORD = 1024
 
 
 def make_hasher(fast: bool = False) -> PasswordHasher:
-    """argon2id with the library's defaults; ``fast`` (tests only) uses tiny cost parameters."""
+    """argon2id with the library's time and memory cost (3 passes over 64 MiB) in one lane, so
+    that a check keeps one core busy, never the whole machine (the same work as four lanes;
+    hashes made with other parameters still verify). ``fast`` (tests only): tiny costs."""
     if fast:
         return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    return PasswordHasher()
+    return PasswordHasher(parallelism=1)
 
 
 _DEFAULT_HASHER = make_hasher()
@@ -68,9 +70,30 @@ def check_username(username: str) -> str:
     return username
 
 
-def check_password(password: str) -> str:
+_COMMON: frozenset[str] | None = None
+
+
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the zxcvbn project's list (lower case)."""
+    global _COMMON
+    if _COMMON is None:
+        from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+        _COMMON = frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
+    return _COMMON
+
+
+def check_password(password: str, username: str | None = None) -> str:
+    """The password if it is acceptable: 8 to 1024 characters, not only whitespace, not the
+    user name, not on the common-password list; :class:`DatamillError` saying why not."""
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise DatamillError(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if not password.strip():
+        raise DatamillError("password: not only spaces")
+    if username and password.strip().lower() == username.lower():
+        raise DatamillError("password: must not be the user name")
+    if password.lower() in common_passwords():
+        raise DatamillError("password: this one is on the list of the most common passwords; choose another")
     return password
 
 
@@ -79,7 +102,7 @@ def create_user(db: Session, username: str, password: str, role: str = "annotato
     """A new user (flushed, not committed); :class:`DatamillError` for a taken name, a bad role
     or a short password."""
     check_username(username)
-    check_password(password)
+    check_password(password, username)
     if role not in ROLES:
         raise DatamillError(f"role {role!r}: choose one of {', '.join(ROLES)}")
     if db.scalar(select(User.id).where(User.username == username)) is not None:
@@ -92,7 +115,7 @@ def create_user(db: Session, username: str, password: str, role: str = "annotato
 
 
 def set_password(db: Session, user: User, password: str, hasher: PasswordHasher | None = None) -> None:
-    check_password(password)
+    check_password(password, user.username)
     user.password_hash = hash_password(password, hasher)
     db.execute(delete(AuthSession).where(AuthSession.user_id == user.id))  # log out everywhere
 

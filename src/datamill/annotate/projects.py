@@ -11,6 +11,7 @@ by uncertainty.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any, Iterable
 
 from sqlalchemy import func, insert, select
@@ -159,9 +160,14 @@ def load_dataset(path: str, fmt: str | None = None, *, limit: int | None = None,
 
 
 def import_records(db: Session, project: Project, records: Iterable[dict[str, Any]], *,
-                   score_field: str | None = None, user: User | None = None) -> int:
+                   score_field: str | None = None, user: User | None = None,
+                   shuffle_secret: str | None = None) -> int:
     """Add ``records`` as items of ``project``; returns how many. Records are datamill post
-    records or ``{"id", "kind": "document"|"prompt", …}`` rows."""
+    records or ``{"id", "kind": "document"|"prompt", …}`` rows. The order responses are shown
+    in is shuffled per item with a seed that mixes in ``shuffle_secret`` (default: a new random
+    secret, never stored), so an annotator cannot recompute which response was ``chosen`` from
+    the ids they see; the order is stored with the item and stays the same for everyone."""
+    secret = shuffle_secret if shuffle_secret is not None else secrets.token_hex(16)
     start = db.scalar(select(func.coalesce(func.max(Item.position), -1)).where(Item.project_id == project.id)) + 1
     n = 0
     rows: list[dict[str, Any]] = []
@@ -178,7 +184,7 @@ def import_records(db: Session, project: Project, records: Iterable[dict[str, An
         if rec.get("kind") not in ("sft", "preference", "kto", "ranking", "document", "prompt"):
             raise DatamillError(f"record {i}: unknown kind {rec.get('kind')!r}")
         ext = str(rec.get("id") or f"{project.id}-{start + i}")[:500]
-        view = build_view(rec, f"{project.id}:{ext}")
+        view = build_view(rec, f"{secret}:{project.id}:{ext}")
         score, unc = score_and_uncertainty(rec, score_field)
         rows.append({"project_id": project.id, "external_id": ext, "position": start + i, "record": rec,
                      "view": view, "score": score, "uncertainty": unc, "taken": 0})

@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 
 from datamill.annotate import auth
+from datamill.annotate.ids import DbId
 from datamill.annotate.auth import Principal, get_db, get_write_db
 from datamill.annotate.db import ROLES, AuthSession, Item, Member, User, log_event
 from datamill.annotate.export import EXPORT_KINDS, export_records
@@ -28,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/projects/{project_id}/export")
-def export_download(project_id: int, request: Request, kind: str = "sft", format: str = "datamill",
+def export_download(project_id: DbId, request: Request, kind: str = "sft", format: str = "datamill",
                     p: Principal = Depends(admin_page), db: Session = Depends(get_db)):
     from datamill.post.formats import FORMATS, write_records
 
@@ -81,7 +82,7 @@ def users_create(request: Request, pf=Depends(admin_form), db: Session = Depends
 
 
 @router.post("/admin/users/{user_id}", response_class=HTMLResponse)
-def users_update(user_id: int, request: Request, pf=Depends(admin_form), db: Session = Depends(get_write_db)):
+def users_update(user_id: DbId, request: Request, pf=Depends(admin_form), db: Session = Depends(get_write_db)):
     p, form = pf
     u = db.get(User, user_id)
     if u is None:
@@ -237,7 +238,7 @@ def _project_create_sync(request: Request, form: FormData, upload) -> Response:
 
 
 @router.get("/admin/projects/{project_id}", response_class=HTMLResponse)
-def project_admin_page(project_id: int, request: Request, p: Principal = Depends(admin_page),
+def project_admin_page(project_id: DbId, request: Request, p: Principal = Depends(admin_page),
                        db: Session = Depends(get_db), error: str | None = None, status: int = 200):
     pr = auth.project_for(db, p.user, project_id)
     members = db.execute(select(User, Member.role).join(Member, Member.user_id == User.id)
@@ -250,7 +251,7 @@ def project_admin_page(project_id: int, request: Request, p: Principal = Depends
 
 
 @router.post("/admin/projects/{project_id}/members", response_class=HTMLResponse)
-def project_members(project_id: int, request: Request, pf=Depends(admin_form), db: Session = Depends(get_write_db)):
+def project_members(project_id: DbId, request: Request, pf=Depends(admin_form), db: Session = Depends(get_write_db)):
     p, form = pf
     pr = auth.project_for(db, p.user, project_id)
     action = form.get("action") or "add"
@@ -273,14 +274,14 @@ def project_members(project_id: int, request: Request, pf=Depends(admin_form), d
 
 
 @router.post("/admin/projects/{project_id}/import", response_class=HTMLResponse)
-async def project_import(project_id: int, request: Request, form: FormData = Depends(read_form)):
+async def project_import(project_id: DbId, request: Request, form: FormData = Depends(read_form)):
     from starlette.concurrency import run_in_threadpool
 
     upload = form.get("file") if has_file(form.get("file")) else None
     return await run_in_threadpool(_project_import_sync, request, project_id, form, upload)
 
 
-def _project_import_sync(request: Request, project_id: int, form: FormData, upload) -> Response:
+def _project_import_sync(request: Request, project_id: DbId, form: FormData, upload) -> Response:
     p = _admin_of_form(request, form)
     db = request.app.state.writer()
     try:

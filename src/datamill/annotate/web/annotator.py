@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from datamill.annotate import auth, distribution, review as review_mod
+from datamill.annotate.ids import DbId
 from datamill.annotate.auth import Principal, get_db
 from datamill.annotate.db import REWORK, Assignment, Project, User
 from datamill.annotate.export import EXPORT_KINDS
@@ -34,7 +35,7 @@ def projects_page(request: Request, p: Principal = Depends(web_principal), db: S
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def project_page(project_id: int, request: Request, p: Principal = Depends(web_principal),
+def project_page(project_id: DbId, request: Request, p: Principal = Depends(web_principal),
                  db: Session = Depends(get_db)):
     pr = auth.project_for(db, p.user, project_id)
     roles = auth.memberships(db, p.user, pr.id)
@@ -46,7 +47,7 @@ def project_page(project_id: int, request: Request, p: Principal = Depends(web_p
                   export_kinds=EXPORT_KINDS)
 
 
-def _next_redirect(request: Request, user_id: int, project_id: int, **msg: Any) -> RedirectResponse:
+def _next_redirect(request: Request, user_id: DbId, project_id: DbId, **msg: Any) -> RedirectResponse:
     def go(s: Session):
         return (a.id if (a := distribution.next_task(s, s.get(User, user_id), s.get(Project, project_id))) else None)
 
@@ -57,7 +58,7 @@ def _next_redirect(request: Request, user_id: int, project_id: int, **msg: Any) 
 
 
 @router.post("/projects/{project_id}/next")
-def next_task(project_id: int, request: Request, pf=Depends(form_principal), db: Session = Depends(get_db)):
+def next_task(project_id: DbId, request: Request, pf=Depends(form_principal), db: Session = Depends(get_db)):
     p, _ = pf
     auth.project_for(db, p.user, project_id, need="annotator")
     return _next_redirect(request, p.user.id, project_id)
@@ -78,13 +79,13 @@ def _task_page(request: Request, p: Principal, db: Session, a: Assignment, *, va
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(task_id: int, request: Request, p: Principal = Depends(web_principal), db: Session = Depends(get_db)):
+def task_page(task_id: DbId, request: Request, p: Principal = Depends(web_principal), db: Session = Depends(get_db)):
     a = distribution.get_assignment(db, p.user, task_id)
     return _task_page(request, p, db, a)
 
 
 @router.post("/tasks/{task_id}", response_class=HTMLResponse)
-def task_submit(task_id: int, request: Request, pf=Depends(form_principal), db: Session = Depends(get_db)):
+def task_submit(task_id: DbId, request: Request, pf=Depends(form_principal), db: Session = Depends(get_db)):
     p, form = pf
     a = distribution.get_assignment(db, p.user, task_id)
     pr = db.get(Project, a.project_id)
@@ -116,7 +117,7 @@ def task_submit(task_id: int, request: Request, pf=Depends(form_principal), db: 
 
 
 @router.post("/tasks/{task_id}/skip")
-def task_skip(task_id: int, request: Request, pf=Depends(form_principal)):
+def task_skip(task_id: DbId, request: Request, pf=Depends(form_principal)):
     p, form = pf
     uid = p.user.id
 

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from datamill.annotate import auth, distribution, review as review_mod
+from datamill.annotate.ids import DbId
 from datamill.annotate.auth import Principal, get_db
 from datamill.annotate.dashboard import dashboard as dashboard_data
 from datamill.annotate.db import Assignment, Project, User
@@ -21,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/projects/{project_id}/review", response_class=HTMLResponse)
-def review_queue_page(project_id: int, request: Request, p: Principal = Depends(web_principal),
+def review_queue_page(project_id: DbId, request: Request, p: Principal = Depends(web_principal),
                       db: Session = Depends(get_db)):
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
     return render(request, "review_queue.html", me=p, project=pr, queue=review_mod.review_queue(db, p.user, pr))
@@ -41,13 +42,13 @@ def _review_page(request: Request, p: Principal, db: Session, a: Assignment, *, 
 
 
 @router.get("/reviews/{task_id}", response_class=HTMLResponse)
-def review_page(task_id: int, request: Request, p: Principal = Depends(web_principal), db: Session = Depends(get_db)):
+def review_page(task_id: DbId, request: Request, p: Principal = Depends(web_principal), db: Session = Depends(get_db)):
     a = review_mod.reviewable(db, p.user, task_id)
     return _review_page(request, p, db, a)
 
 
 @router.post("/reviews/{task_id}", response_class=HTMLResponse)
-def review_post(task_id: int, request: Request, pf=Depends(form_principal), db: Session = Depends(get_db)):
+def review_post(task_id: DbId, request: Request, pf=Depends(form_principal), db: Session = Depends(get_db)):
     p, form = pf
     a = review_mod.reviewable(db, p.user, task_id)
     pr = db.get(Project, a.project_id)
@@ -73,7 +74,7 @@ def review_post(task_id: int, request: Request, pf=Depends(form_principal), db: 
 
 
 @router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
-def dashboard_page(project_id: int, request: Request, p: Principal = Depends(web_principal),
+def dashboard_page(project_id: DbId, request: Request, p: Principal = Depends(web_principal),
                    db: Session = Depends(get_db)):
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
     return render(request, "dashboard.html", me=p, project=pr, data=dashboard_data(db, pr))
