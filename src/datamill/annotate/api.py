@@ -24,7 +24,7 @@ from datamill.annotate.auth import Principal, get_db, get_write_db
 from datamill.annotate.ids import MAX_ID, DbId
 from datamill.annotate.dashboard import dashboard as dashboard_data
 from datamill.annotate.db import Assignment, Item, Member, Project, User, log_event
-from datamill.annotate.export import EXPORT_KINDS, export_records
+from datamill.annotate.export import EXPORT_KINDS, export_metadata, export_records
 from datamill.annotate.projects import (OutsideDataRoot, check_format, create_project, import_records,
                                        inside_roots, load_dataset)
 from datamill.annotate.templates_catalog import catalog
@@ -387,13 +387,19 @@ def dashboard(project_id: DbId, p: Principal = Depends(api_principal), db: Sessi
 
 @router.get("/projects/{project_id}/export", tags=["projects"])
 def export(project_id: DbId, kind: str = "sft", pairs: Literal["best_worst", "all"] = "best_worst",
-           min_annotators: int = 1, p: Principal = Depends(api_admin), db: Session = Depends(get_db)) -> dict[str, Any]:
-    """Accepted annotations as datamill post records (``kind``: sft, preference, kto, ranking, prompts)."""
+           min_annotators: Annotated[int, Query(ge=1, le=1000)] = 1,
+           aggregate: Literal["majority", "dawid-skene"] = "majority",
+           p: Principal = Depends(api_admin), db: Session = Depends(get_db)) -> dict[str, Any]:
+    """Accepted annotations as datamill post records (``kind``: sft, preference, kto, ranking,
+    prompts). ``aggregate``: how label and pairwise questions are resolved (``majority`` or
+    ``dawid-skene``, with per-item posterior confidence in each record's metadata).
+    ``metadata``: the methods used and agreement per question."""
     pr = auth.project_for(db, p.user, project_id)
     if kind not in EXPORT_KINDS:
         raise HTTPException(400, f"kind: one of {', '.join(EXPORT_KINDS)}")
-    recs = export_records(db, pr, kind, pairs=pairs, min_annotators=max(1, min_annotators))
-    return {"kind": kind, "count": len(recs), "records": recs}
+    recs = export_records(db, pr, kind, pairs=pairs, min_annotators=min_annotators, aggregate=aggregate)
+    meta = export_metadata(db, pr, kind, pairs=pairs, aggregate=aggregate, count=len(recs))
+    return {"kind": kind, "count": len(recs), "records": recs, "metadata": meta}
 
 
 # tasks (annotators)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -30,6 +31,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/projects/{project_id}/export")
 def export_download(project_id: DbId, request: Request, kind: str = "sft", format: str = "datamill",
+                    pairs: Literal["best_worst", "all"] = "best_worst",
+                    aggregate: Literal["majority", "dawid-skene"] = "majority",
                     p: Principal = Depends(admin_page), db: Session = Depends(get_db)):
     from datamill.post.formats import FORMATS, write_records
 
@@ -38,7 +41,7 @@ def export_download(project_id: DbId, request: Request, kind: str = "sft", forma
         raise HTTPException(400, f"kind: one of {', '.join(EXPORT_KINDS)}")
     if kind != "prompts" and format not in FORMATS:
         raise HTTPException(400, f"format: one of {', '.join(sorted(FORMATS))}")
-    records = export_records(db, pr, kind)
+    records = export_records(db, pr, kind, pairs=pairs, aggregate=aggregate)
     tmp = tempfile.mkdtemp(prefix="dm-export-")
     name = f"project{pr.id}-{kind}.jsonl"
     path = os.path.join(tmp, name)
