@@ -3,6 +3,8 @@ datasets and templates, the dashboard, the OpenAPI spec."""
 
 from __future__ import annotations
 
+import os
+
 import json
 from datetime import timedelta
 
@@ -100,7 +102,8 @@ def test_custom_schema_and_bad_schema(api):
     ("instruction_sft/llamafactory/alpaca_en_demo.json", "sft", 1),
     ("instruction_sft/llamafactory/c4_demo.jsonl", "document", 0),
 ])
-def test_import_shared_datasets_by_path(api, shared_data, rel, kind, n_resp):
+def test_import_shared_datasets_by_path(app, api, shared_data, rel, kind, n_resp):
+    app.state.settings.data_roots = [os.path.realpath(shared_data)]  # the default root is the working folder
     pid = new_project(api, name=kind)
     r = api("admin").post(f"/api/projects/{pid}/items", json={"path": str(shared_data / rel)})
     assert r.status_code == 201, r.text
@@ -126,7 +129,7 @@ def test_admin_creates_project_with_upload_form(client, api, shared_data):
     for tid in ("project-form", "project-name", "project-template", "project-file", "project-create"):
         assert f'data-testid="{tid}"' in page.text
     data = (shared_data / "preference/llamafactory/dpo_en_demo.json").read_bytes()
-    r = client.post("/admin/projects", data={"csrf_token": csrf, "name": "Web project", "template": "rate_and_rank",
+    r = client.post(f"/admin/projects?csrf_token={csrf}", data={"csrf_token": csrf, "name": "Web project", "template": "rate_and_rank",
                                              "overlap": "2", "review_rounds": "1", "lock_minutes": "30",
                                              "annotators": "ann1, ann2", "reviewers": "rev1",
                                              "active_learning": "on"},

@@ -176,3 +176,31 @@ def aggregate_ratings(rows: Any, method: str = "mean") -> dict[Hashable, dict[Ha
                      "min": float(x.min()), "max": float(x.max()), "n": int(len(x))}
             out[task][criterion] = {"value": stats[method], **stats}
     return out
+
+
+AGGREGATE_METHODS = ("majority", "dawid-skene")
+
+
+def aggregate_labels(answers: Any, method: str = "majority") -> dict[Hashable, dict[str, Any]]:
+    """One label per task with ``method``: ``"majority"`` (:func:`majority_vote`, ties to
+    ``None``) or ``"dawid-skene"`` (:func:`dawid_skene`: EM over per-annotator confusion
+    matrices, crowd-kit). Returns ``{task: {"label", "confidence", "distribution", "method",
+    "n_votes"}}`` where ``confidence`` is the vote share (majority) or the posterior probability
+    of the label (Dawid-Skene)."""
+    if method not in AGGREGATE_METHODS:
+        raise AggregationError(f"aggregate: choose one of {', '.join(AGGREGATE_METHODS)}, not {method!r}")
+    triples = normalize_answers(answers)
+    if not triples:
+        return {}
+    votes: dict[Hashable, int] = defaultdict(int)
+    for task, _, _ in triples:
+        votes[task] += 1
+    if method == "majority":
+        res = majority_vote(triples, tie_break="none")
+        return {t: {"label": r["label"], "confidence": round(r["confidence"], 6), "method": method,
+                    "distribution": {k: round(v, 6) for k, v in r["distribution"].items()}, "n_votes": votes[t]}
+                for t, r in res.items()}
+    ds = dawid_skene(triples)["tasks"]
+    return {t: {"label": r["label"], "confidence": round(r["confidence"], 6), "method": method,
+                "distribution": {k: round(v, 6) for k, v in r["distribution"].items()}, "n_votes": votes[t]}
+            for t, r in ds.items()}

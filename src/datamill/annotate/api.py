@@ -12,20 +12,23 @@ CSRF), 404 (no such object, or not yours), 409 (state changed: already submitted
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, UploadFile, File, Form
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datamill.annotate import auth, distribution, review as review_mod
+from datamill.annotate import auth, distribution, logins, review as review_mod
 from datamill.annotate.auth import Principal, get_db, get_write_db
+from datamill.annotate.ids import MAX_ID, DbId
 from datamill.annotate.dashboard import dashboard as dashboard_data
 from datamill.annotate.db import Assignment, Item, Member, Project, User, log_event
-from datamill.annotate.export import EXPORT_KINDS, export_records
-from datamill.annotate.projects import create_project, import_records, load_dataset
+from datamill.annotate.export import EXPORT_KINDS, export_metadata, export_records
+from datamill.annotate.projects import (OutsideDataRoot, check_format, create_project, import_records,
+                                       inside_roots, load_dataset)
 from datamill.annotate.templates_catalog import catalog
+from datamill.annotate.uploads import load_upload
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -177,20 +180,16 @@ def _user_by_name(db: Session, name: str) -> User:
 router = APIRouter(prefix="/api")
 
 
-@router.post("/auth/login", tags=["auth"])
-def login(body: LoginIn, request: Request, response: Response, db: Session = Depends(get_db)) -> dict[str, Any]:
-    """Log in; returns ``token`` (Bearer), ``csrf_token`` and ``expires_at``, and sets the session cookie."""
-    settings = request.app.state.settings
-    user = auth.authenticate(db, body.username, body.password, settings.hasher)
-    db.rollback()
-    if user is None:
+@router.post("/auth/login", tags=["auth"], responses={429: {"description": "too many failed logins: wait "
+                                                                       "`Retry-After` seconds"}})
+async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
+    """Log in; returns ``token`` (Bearer), ``csrf_token`` and ``expires_at``, and sets the session cookie.
+    Failed logins are throttled per address and per user name (429 with ``Retry-After``)."""
+    res = await logins.login(request, body.username, body.password)
+    if res is None:
         raise HTTPException(401, "wrong user name or password")
-    uid = user.id
-    token, sess = distribution.with_retry(request.app.state.writer,
-                                          lambda s: auth.start_session(s, s.get(User, uid), settings.session_ttl))
-    set_session_cookie(response, token, settings)
-    return {"token": token, "csrf_token": sess.csrf_token, "expires_at": sess.expires_at.isoformat(),
-            "user": user_json(user)}
+    set_session_cookie(response, res.token, request.app.state.settings)
+    return {"token": res.token, "csrf_token": res.csrf_token, "expires_at": res.expires_at, "user": res.user}
 
 
 def set_session_cookie(response: Response, token: str, settings) -> None:
@@ -233,7 +232,7 @@ def create_user(body: UserIn, request: Request, p: Principal = Depends(api_admin
 
 
 @router.patch("/users/{user_id}", tags=["users"])
-def update_user(user_id: int, body: UserPatch, request: Request, p: Principal = Depends(api_admin),
+def update_user(user_id: DbId, body: UserPatch, request: Request, p: Principal = Depends(api_admin),
                 db: Session = Depends(get_write_db)) -> dict[str, Any]:
     u = db.get(User, user_id)
     if u is None:
@@ -241,7 +240,7 @@ def update_user(user_id: int, body: UserPatch, request: Request, p: Principal = 
     if u.id == p.user.id and (body.active is False or (body.role and body.role != "admin")):
         raise HTTPException(400, "you cannot demote or deactivate yourself")
     if body.role is not None:
-        u.role = body.role
+        auth.set_role(db, u, body.role)
     if body.active is not None:
         u.active = body.active
         if not body.active:
@@ -284,7 +283,7 @@ def new_project(body: ProjectIn, p: Principal = Depends(api_admin), db: Session 
 
 
 @router.get("/projects/{project_id}", tags=["projects"])
-def get_project(project_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_project(project_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     out = project_json(pr, db if (p.is_admin or "reviewer" in auth.memberships(db, p.user, pr.id)) else None,
                        full=True)
@@ -294,7 +293,7 @@ def get_project(project_id: int, p: Principal = Depends(api_principal), db: Sess
 
 
 @router.post("/projects/{project_id}/members", status_code=201, tags=["projects"])
-def add_member(project_id: int, body: MemberIn, p: Principal = Depends(api_admin),
+def add_member(project_id: DbId, body: MemberIn, p: Principal = Depends(api_admin),
                db: Session = Depends(get_write_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     auth.add_member(db, pr, _user_by_name(db, body.username), body.role)
@@ -303,37 +302,39 @@ def add_member(project_id: int, body: MemberIn, p: Principal = Depends(api_admin
 
 
 @router.delete("/projects/{project_id}/members/{username}", tags=["projects"])
-def remove_member(project_id: int, username: str, role: Literal["annotator", "reviewer"] | None = None,
+def remove_member(project_id: DbId, username: str, role: Literal["annotator", "reviewer"] | None = None,
                   p: Principal = Depends(api_admin), db: Session = Depends(get_write_db)) -> dict[str, Any]:
     pr = auth.project_for(db, p.user, project_id)
     u = _user_by_name(db, username)
-    for m in db.scalars(select(Member).where(Member.project_id == pr.id, Member.user_id == u.id)):
-        if role is None or m.role == role:
-            db.delete(m)
+    revoked = auth.remove_member(db, pr, u, role)
+    log_event(db, "remove_member", user_id=p.user.id, project_id=pr.id, target=u.id, role=role, revoked=revoked)
     db.commit()
     return project_json(pr, db)
 
 
 def _check_server_path(request: Request, path: str) -> str:
-    roots = request.app.state.settings.data_roots
-    real = os.path.realpath(path)
-    if roots and not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
-        raise HTTPException(403, "server-side paths must lie under the app's data roots")
+    """``path`` resolved and inside the app's data roots (403 otherwise), and existing (400)."""
+    try:
+        real = inside_roots(path, request.app.state.settings.data_roots)
+    except OutsideDataRoot as exc:
+        raise HTTPException(403, str(exc)) from None
     if not os.path.exists(real):
         raise HTTPException(400, f"no such file or folder: {path}")
     return real
 
 
 @router.post("/projects/{project_id}/items", status_code=201, tags=["projects"])
-def import_items(project_id: int, body: ImportIn, request: Request, p: Principal = Depends(api_admin),
+def import_items(project_id: DbId, body: ImportIn, request: Request, p: Principal = Depends(api_admin),
                  db: Session = Depends(get_write_db)) -> dict[str, Any]:
     """Import records given inline (``records``) or read from a server-side ``path``."""
     pr = auth.project_for(db, p.user, project_id)
     problems: list[str] = []
+    check_format(body.format)
     if (body.records is None) == (body.path is None):
         raise HTTPException(400, "give either records or path")
     if body.path is not None:
-        records, problems = load_dataset(_check_server_path(request, body.path), body.format)
+        records, problems = load_dataset(_check_server_path(request, body.path), body.format,
+                                          roots=request.app.state.settings.data_roots)
     else:
         records = body.records or []
     n = import_records(db, pr, records, score_field=body.score_field, user=p.user)
@@ -342,27 +343,18 @@ def import_items(project_id: int, body: ImportIn, request: Request, p: Principal
 
 
 @router.post("/projects/{project_id}/upload", status_code=201, tags=["projects"])
-async def upload_items(project_id: int, request: Request, file: UploadFile = File(...),
+async def upload_items(project_id: DbId, request: Request, file: UploadFile = File(...),
                        score_field: str | None = Form(default=None), format: str | None = Form(default=None),
                        p: Principal = Depends(api_admin)) -> dict[str, Any]:
     """Import an uploaded dataset file (multipart ``file``)."""
     from starlette.concurrency import run_in_threadpool
 
-    data = await file.read()
-    return await run_in_threadpool(_import_upload, request.app, p.user.id, project_id, file.filename or "upload.jsonl",
-                                   data, format, score_field)
+    return await run_in_threadpool(_import_upload, request.app, p.user.id, project_id, file, format, score_field)
 
 
-def _import_upload(app, user_id: int, project_id: int, filename: str, data: bytes, fmt: str | None,
+def _import_upload(app, user_id: DbId, project_id: DbId, file: UploadFile, fmt: str | None,
                    score_field: str | None) -> dict[str, Any]:
-    import tempfile
-
-    suffix = "".join(c for c in os.path.basename(filename)[-20:] if c.isalnum() or c in "._-") or ".jsonl"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "upload-" + suffix)
-        with open(path, "wb") as fh:
-            fh.write(data)
-        records, problems = load_dataset(path, fmt)
+    records, problems = load_upload(file, fmt)
     db = app.state.writer()
     try:
         user = db.get(User, user_id)
@@ -371,11 +363,11 @@ def _import_upload(app, user_id: int, project_id: int, filename: str, data: byte
         db.commit()
     finally:
         db.close()
-    return {"imported": n, "problems": [pr_.replace(tmp, "") for pr_ in problems]}
+    return {"imported": n, "problems": problems}
 
 
 @router.get("/projects/{project_id}/items", tags=["projects"])
-def list_items(project_id: int, offset: int = 0, limit: int = 100, p: Principal = Depends(api_principal),
+def list_items(project_id: DbId, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, limit: int = 100, p: Principal = Depends(api_principal),
                db: Session = Depends(get_db)) -> dict[str, Any]:
     """Items with their progress (admins and the project's reviewers)."""
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
@@ -387,27 +379,33 @@ def list_items(project_id: int, offset: int = 0, limit: int = 100, p: Principal 
 
 
 @router.get("/projects/{project_id}/dashboard", tags=["projects"])
-def dashboard(project_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def dashboard(project_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     """Progress and agreement per question (admins and the project's reviewers)."""
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
     return dashboard_data(db, pr)
 
 
 @router.get("/projects/{project_id}/export", tags=["projects"])
-def export(project_id: int, kind: str = "sft", pairs: Literal["best_worst", "all"] = "best_worst",
-           min_annotators: int = 1, p: Principal = Depends(api_admin), db: Session = Depends(get_db)) -> dict[str, Any]:
-    """Accepted annotations as datamill post records (``kind``: sft, preference, kto, ranking, prompts)."""
+def export(project_id: DbId, kind: str = "sft", pairs: Literal["best_worst", "all"] = "best_worst",
+           min_annotators: Annotated[int, Query(ge=1, le=1000)] = 1,
+           aggregate: Literal["majority", "dawid-skene"] = "majority",
+           p: Principal = Depends(api_admin), db: Session = Depends(get_db)) -> dict[str, Any]:
+    """Accepted annotations as datamill post records (``kind``: sft, preference, kto, ranking,
+    prompts). ``aggregate``: how label and pairwise questions are resolved (``majority`` or
+    ``dawid-skene``, with per-item posterior confidence in each record's metadata).
+    ``metadata``: the methods used and agreement per question."""
     pr = auth.project_for(db, p.user, project_id)
     if kind not in EXPORT_KINDS:
         raise HTTPException(400, f"kind: one of {', '.join(EXPORT_KINDS)}")
-    recs = export_records(db, pr, kind, pairs=pairs, min_annotators=max(1, min_annotators))
-    return {"kind": kind, "count": len(recs), "records": recs}
+    recs = export_records(db, pr, kind, pairs=pairs, min_annotators=min_annotators, aggregate=aggregate)
+    meta = export_metadata(db, pr, kind, pairs=pairs, aggregate=aggregate, count=len(recs))
+    return {"kind": kind, "count": len(recs), "records": recs, "metadata": meta}
 
 
 # tasks (annotators)
 
 @router.post("/projects/{project_id}/next", tags=["tasks"])
-def next_task(project_id: int, request: Request, p: Principal = Depends(api_principal),
+def next_task(project_id: DbId, request: Request, p: Principal = Depends(api_principal),
               db: Session = Depends(get_db)) -> dict[str, Any]:
     """Lock and return the next task for me (my live lock or rework first); ``{"task": null}`` when
     nothing is left."""
@@ -427,7 +425,7 @@ def next_task(project_id: int, request: Request, p: Principal = Depends(api_prin
 
 
 @router.get("/tasks", tags=["tasks"])
-def my_tasks(project_id: int | None = None, p: Principal = Depends(api_principal),
+def my_tasks(project_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None, p: Principal = Depends(api_principal),
              db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """My tasks (only mine), newest first."""
     return [{"id": a.id, "project_id": a.project_id, "status": a.status, "round": a.round,
@@ -436,13 +434,13 @@ def my_tasks(project_id: int | None = None, p: Principal = Depends(api_principal
 
 
 @router.get("/tasks/{task_id}", tags=["tasks"])
-def get_task(task_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_task(task_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     a = distribution.get_assignment(db, p.user, task_id)
     return task_json(db, a)
 
 
 @router.post("/tasks/{task_id}/submit", tags=["tasks"])
-def submit(task_id: int, body: SubmitIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def submit(task_id: DbId, body: SubmitIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Submit my answer. The same answer twice is stored once (``duplicate: true``); a different
     answer to a task already submitted is 409."""
     uid = p.user.id
@@ -456,7 +454,7 @@ def submit(task_id: int, body: SubmitIn, request: Request, p: Principal = Depend
 
 
 @router.post("/tasks/{task_id}/skip", tags=["tasks"])
-def skip(task_id: int, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def skip(task_id: DbId, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Pass on a task for good (it is not shown to me again)."""
     uid = p.user.id
 
@@ -470,7 +468,7 @@ def skip(task_id: int, request: Request, p: Principal = Depends(api_principal)) 
 # reviews
 
 @router.get("/projects/{project_id}/reviews", tags=["reviews"])
-def review_queue(project_id: int, p: Principal = Depends(api_principal),
+def review_queue(project_id: DbId, p: Principal = Depends(api_principal),
                  db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """Submitted tasks waiting for review (reviewers of the project and admins)."""
     pr = auth.project_for(db, p.user, project_id, need="reviewer")
@@ -479,14 +477,14 @@ def review_queue(project_id: int, p: Principal = Depends(api_principal),
 
 
 @router.get("/reviews/{task_id}", tags=["reviews"])
-def get_review(task_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_review(task_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> dict[str, Any]:
     """A task as its reviewer sees it: the latest answer and the full history."""
     a = review_mod.reviewable(db, p.user, task_id)
     return task_json(db, a, for_reviewer=True)
 
 
 @router.post("/reviews/{task_id}", tags=["reviews"])
-def decide(task_id: int, body: ReviewIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def decide(task_id: DbId, body: ReviewIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Accept, fix (with ``answer``) or reject (with ``comment``) the latest submission."""
     uid = p.user.id
 
@@ -500,10 +498,11 @@ def decide(task_id: int, body: ReviewIn, request: Request, p: Principal = Depend
 
 
 @router.get("/tasks/{task_id}/history", tags=["tasks"])
-def task_history(task_id: int, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> list[dict]:
+def task_history(task_id: DbId, p: Principal = Depends(api_principal), db: Session = Depends(get_db)) -> list[dict]:
     """Every submission and review of one of my tasks (reviewers: of a task they review)."""
     a = db.get(Assignment, task_id)
     if a is not None and a.user_id == p.user.id:
+        a = distribution.get_assignment(db, p.user, task_id)  # still a member of the project
         return review_mod.history(db, a.id)
     a = review_mod.reviewable(db, p.user, task_id)
     return review_mod.history(db, a.id)

@@ -26,11 +26,11 @@ from typing import Iterator
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from datamill.annotate.db import (MEMBER_ROLES, ROLES, AuthSession, Member, Project, User, log_event,
-                                  utcnow)
+from datamill.annotate.db import (EXPIRED, LOCKED, MEMBER_ROLES, REVOKED, REWORK, ROLES, Assignment, AuthSession,
+                                  Item, Member, Project, User, log_event, utcnow)
 from datamill.core.errors import DatamillError
 
 SESSION_COOKIE = "dm_session"
@@ -42,10 +42,12 @@ MAX_PASSWORD = 1024
 
 
 def make_hasher(fast: bool = False) -> PasswordHasher:
-    """argon2id with the library's defaults; ``fast`` (tests only) uses tiny cost parameters."""
+    """argon2id with the library's time and memory cost (3 passes over 64 MiB) in one lane, so
+    that a check keeps one core busy, never the whole machine (the same work as four lanes;
+    hashes made with other parameters still verify). ``fast`` (tests only): tiny costs."""
     if fast:
         return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    return PasswordHasher()
+    return PasswordHasher(parallelism=1)
 
 
 _DEFAULT_HASHER = make_hasher()
@@ -68,9 +70,30 @@ def check_username(username: str) -> str:
     return username
 
 
-def check_password(password: str) -> str:
+_COMMON: frozenset[str] | None = None
+
+
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the zxcvbn project's list (lower case)."""
+    global _COMMON
+    if _COMMON is None:
+        from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+        _COMMON = frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
+    return _COMMON
+
+
+def check_password(password: str, username: str | None = None) -> str:
+    """The password if it is acceptable: 8 to 1024 characters, not only whitespace, not the
+    user name, not on the common-password list; :class:`DatamillError` saying why not."""
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise DatamillError(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if not password.strip():
+        raise DatamillError("password: not only spaces")
+    if username and password.strip().lower() == username.lower():
+        raise DatamillError("password: must not be the user name")
+    if password.lower() in common_passwords():
+        raise DatamillError("password: this one is on the list of the most common passwords; choose another")
     return password
 
 
@@ -79,7 +102,7 @@ def create_user(db: Session, username: str, password: str, role: str = "annotato
     """A new user (flushed, not committed); :class:`DatamillError` for a taken name, a bad role
     or a short password."""
     check_username(username)
-    check_password(password)
+    check_password(password, username)
     if role not in ROLES:
         raise DatamillError(f"role {role!r}: choose one of {', '.join(ROLES)}")
     if db.scalar(select(User.id).where(User.username == username)) is not None:
@@ -92,7 +115,7 @@ def create_user(db: Session, username: str, password: str, role: str = "annotato
 
 
 def set_password(db: Session, user: User, password: str, hasher: PasswordHasher | None = None) -> None:
-    check_password(password)
+    check_password(password, user.username)
     user.password_hash = hash_password(password, hasher)
     db.execute(delete(AuthSession).where(AuthSession.user_id == user.id))  # log out everywhere
 
@@ -207,7 +230,17 @@ class CsrfFailed(Exception):
 
 
 def memberships(db: Session, user: User, project_id: int) -> set[str]:
-    return set(db.scalars(select(Member.role).where(Member.project_id == project_id, Member.user_id == user.id)))
+    """The user's roles in the project, as their account's role allows them now (a reviewer
+    membership of a user who is no longer a reviewer counts for nothing)."""
+    roles = set(db.scalars(select(Member.role).where(Member.project_id == project_id, Member.user_id == user.id)))
+    if user.role == "annotator":
+        roles.discard("reviewer")
+    return roles
+
+
+def is_annotator_of(db: Session, user_id: int, project_id: int) -> bool:
+    return db.scalar(select(Member.id).where(Member.project_id == project_id, Member.user_id == user_id,
+                                             Member.role == "annotator").limit(1)) is not None
 
 
 def visible_projects(db: Session, user: User) -> list[Project]:
@@ -236,6 +269,54 @@ def project_for(db: Session, user: User, project_id: int, *, need: str | None = 
     if need == "admin" or (need and need not in roles):
         raise HTTPException(403, f"this needs the {need} role in the project")
     return project
+
+
+def release_tasks(db: Session, project_id: int, user_id: int) -> int:
+    """Revoke the open tasks (locked, rework, expired) of a user who may no longer annotate in
+    the project: their locks are released and the slots go back to the pool at once. Submitted
+    and accepted work stays. Returns how many tasks were revoked."""
+    now = utcnow()
+    rows = db.execute(select(Assignment.id, Assignment.item_id, Assignment.status)
+                      .where(Assignment.project_id == project_id, Assignment.user_id == user_id,
+                             Assignment.status.in_((LOCKED, REWORK, EXPIRED)))).all()
+    n = 0
+    for aid, item_id, status in rows:
+        res = db.execute(update(Assignment).where(Assignment.id == aid, Assignment.status == status)
+                         .values(status=REVOKED, version=Assignment.version + 1, locked_until=None, updated_at=now)
+                         .execution_options(synchronize_session=False))
+        if res.rowcount == 1:
+            if status in (LOCKED, REWORK):
+                db.execute(update(Item).where(Item.id == item_id).values(taken=Item.taken - 1)
+                           .execution_options(synchronize_session=False))
+            log_event(db, "revoke", user_id=user_id, project_id=project_id, assignment_id=aid, was=status)
+            n += 1
+    return n
+
+
+def remove_member(db: Session, project: Project, user: User, role: str | None = None) -> int:
+    """Remove ``user``'s ``role`` (both roles when ``None``) in ``project``. Losing the annotator
+    role revokes their open tasks at once (:func:`release_tasks`). Returns the tasks revoked."""
+    q = delete(Member).where(Member.project_id == project.id, Member.user_id == user.id)
+    if role is not None:
+        q = q.where(Member.role == role)
+    db.execute(q)
+    db.flush()
+    if not is_annotator_of(db, user.id, project.id):
+        return release_tasks(db, project.id, user.id)
+    return 0
+
+
+def set_role(db: Session, user: User, role: str) -> None:
+    """Change an account's role; memberships the new role may not hold go at once (an
+    annotator keeps no reviewer membership)."""
+    if role not in ROLES:
+        raise DatamillError(f"role {role!r}: choose one of {', '.join(ROLES)}")
+    if role == user.role:
+        return
+    user.role = role
+    if role == "annotator":
+        db.execute(delete(Member).where(Member.user_id == user.id, Member.role == "reviewer"))
+    db.flush()
 
 
 def add_member(db: Session, project: Project, user: User, role: str) -> None:

@@ -63,7 +63,8 @@ def annotate() -> None:
 @click.option("--session-hours", default=8.0, show_default=True, type=click.FloatRange(0.01, 24 * 30),
               help="How long a login lasts.")
 @click.option("--data-root", "data_roots", multiple=True,
-              help="Folder admins may import server-side files from (repeatable; default: any).")
+              help="Folder admins may import server-side files from (repeatable; default: the working "
+                   "folder). Links are followed and must stay inside.")
 @click.option("--cookie-secure", is_flag=True, help="Send cookies over HTTPS only (behind TLS).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="uvicorn worker processes (use with PostgreSQL).")
@@ -244,17 +245,20 @@ def import_cmd(project, path, fmt, score_field, db_url):
               help="Any writer of `datamill convert --to` (datamill, trl, sharegpt, alpaca, openai, …).")
 @click.option("--pairs", default="best_worst", show_default=True, type=click.Choice(["best_worst", "all"]))
 @click.option("--min-annotators", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--aggregate", default="majority", show_default=True, type=click.Choice(["majority", "dawid-skene"]),
+              help="How label and pairwise questions are resolved; dawid-skene adds each item's posterior.")
 @click.option("--db", "db_url", default=None, help=DB_HELP)
 @friendly_errors
-def export_cmd(project, output, kind, fmt, pairs, min_annotators, db_url):
-    """Write PROJECT's accepted annotations as post-training records to OUTPUT.
+def export_cmd(project, output, kind, fmt, pairs, min_annotators, aggregate, db_url):
+    """Write PROJECT's accepted annotations as post-training records to OUTPUT, and how they
+    were made (methods, agreement per question) to OUTPUT.meta.json.
     API twin: GET /api/projects/{id}/export?kind=…"""
     from datamill.annotate.export import write_export
 
     db = _session(db_url)
     try:
         p = _project(db, project)
-        n = write_export(db, p, kind, output, fmt, pairs=pairs, min_annotators=min_annotators)
+        n = write_export(db, p, kind, output, fmt, pairs=pairs, min_annotators=min_annotators, aggregate=aggregate)
         click.echo(f"wrote {n} {kind} records to {output}")
     finally:
         db.close()

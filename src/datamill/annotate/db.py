@@ -17,6 +17,7 @@ On SQLite (WAL) reads run in plain transactions and every writing transaction st
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
+from datamill.annotate.text_safety import clean_deep
 from datamill.core.errors import DatamillError
 
 ROLES = ("admin", "reviewer", "annotator")
@@ -39,6 +41,7 @@ SUBMITTED = "submitted"    # waiting for review
 REWORK = "rework"          # rejected with a comment, back with its annotator
 ACCEPTED = "accepted"      # final (accepted, or fixed and accepted)
 REJECTED = "rejected"      # final rejection after the last review round: the slot is freed
+REVOKED = "revoked"        # its annotator was removed from the project: lock released, slot freed
 HOLDS_SLOT = (LOCKED, SUBMITTED, REWORK, ACCEPTED)
 OPEN_FOR_SUBMIT = (LOCKED, EXPIRED, REWORK)
 
@@ -186,11 +189,22 @@ def default_url() -> str:
     return os.environ.get("DATAMILL_ANNOTATE_DB") or "sqlite:///datamill-annotate.db"
 
 
+def _load_json(text: str) -> Any:
+    """JSON columns as read back: a lone surrogate escape (written before the app refused them,
+    or by another tool) comes back as U+FFFD, so no stored string can break a page, an API
+    answer or an export. A surrogate *pair* escape decodes to its character as usual."""
+    value = json.loads(text)
+    if "\\ud" in text or "\\uD" in text:
+        value = clean_deep(value)
+    return value
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url`` (default ``$DATAMILL_ANNOTATE_DB`` or ``sqlite:///datamill-annotate.db``)
     with the tables created. SQLite gets WAL, foreign keys, a 30 s busy timeout and
     ``BEGIN IMMEDIATE`` transactions."""
     url = url or default_url()
+    kwargs.setdefault("json_deserializer", _load_json)
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy.exc.ArgumentError

@@ -23,8 +23,9 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from datamill.annotate.auth import is_annotator_of
 from datamill.annotate.db import (ACCEPTED, EXPIRED, HOLDS_SLOT, LOCKED, OPEN_FOR_SUBMIT, REWORK, SKIPPED,
-                                  SUBMITTED, Annotation, Assignment, Item, Project, User, log_event, utcnow)
+                                  SUBMITTED, Annotation, Assignment, Item, Member, Project, User, log_event, utcnow)
 from datamill.annotate.questions import AnswerError, validate_answer
 from datamill.core.errors import DatamillError
 
@@ -122,9 +123,10 @@ def next_task(db: Session, user: User, project: Project) -> Assignment | None:
 
 
 def get_assignment(db: Session, user: User, assignment_id: int) -> Assignment:
-    """The user's own assignment; :class:`NotFound` for anyone else's (or none)."""
+    """The user's own assignment in a project they still annotate in; :class:`NotFound` for
+    anyone else's, for none, and once they were removed from the project."""
     a = db.get(Assignment, assignment_id)
-    if a is None or a.user_id != user.id:
+    if a is None or a.user_id != user.id or not is_annotator_of(db, user.id, a.project_id):
         raise NotFound("no such task")
     return a
 
@@ -199,7 +201,9 @@ def submit(db: Session, user: User, assignment_id: int, answer: Any, *,
 
 
 def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[Assignment]:
-    q = select(Assignment).where(Assignment.user_id == user.id)
+    member = and_(Member.project_id == Assignment.project_id, Member.user_id == Assignment.user_id,
+                  Member.role == "annotator")
+    q = select(Assignment).join(Member, member).where(Assignment.user_id == user.id)
     if project_id is not None:
         q = q.where(Assignment.project_id == project_id)
     return list(db.scalars(q.order_by(Assignment.updated_at.desc())))

@@ -148,7 +148,7 @@ def _overall(d: dict[str, float] | None) -> float | None:
 
 
 def _provenance(project: Project, item: Item, answers: list[dict[str, Any]], agreement: dict[str, Any],
-                **extra: Any) -> dict[str, Any]:
+                aggregate: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     rec_meta = item.record.get("metadata") if isinstance(item.record.get("metadata"), dict) else {}
     prov = {"project": project.name, "project_id": project.id, "template": project.template,
             "item": item.external_id, "item_id": item.id, "source_id": item.record.get("id"),
@@ -156,29 +156,90 @@ def _provenance(project: Project, item: Item, answers: list[dict[str, Any]], agr
             "annotators": [{k: a[k] for k in ("user", "submitted_at", "round", "reviewer", "reviewed_at", "decision")}
                            for a in answers],
             "agreement": agreement, "exported_at": utcnow().isoformat()}
+    if aggregate:
+        prov["aggregate"] = aggregate
     prov.update(extra)
     return prov
 
 
 def _pairs(order: list[int], key: list[float], mode: str) -> list[tuple[int, int]]:
-    """(better, worse) pairs of response indices, ``order`` best first by ``key``."""
+    """(better, worse) pairs of response indices, ``order`` best first by ``key``. ``all``: every
+    pair with different keys (tied responses are never paired). ``best_worst``: every response
+    tied for best against every response tied for worst (one pair without ties)."""
     if mode == "best_worst":
-        best, worst = order[0], order[-1]
-        return [(best, worst)] if key[best] != key[worst] else []
+        top, bottom = key[order[0]], key[order[-1]]
+        if top == bottom:
+            return []
+        return [(b, w) for b in order if key[b] == top for w in order if key[w] == bottom]
     return [(order[i], order[j]) for i in range(len(order)) for j in range(i + 1, len(order))
             if key[order[i]] != key[order[j]]]
 
 
+def _label_value(v: Any) -> Any:
+    """An answer to a labels/pairwise question as one hashable label (a multi-label answer as
+    its sorted labels joined by ``|``)."""
+    if isinstance(v, list):
+        if not v:
+            return None
+        return str(v[0]) if len(v) == 1 else "|".join(sorted(map(str, v)))
+    return v
+
+
+def aggregate_choices(schema: dict[str, Any], by_item: dict[int, list[dict[str, Any]]],
+                      method: str) -> dict[str, dict[int, dict[str, Any]]]:
+    """Per labels/pairwise question: ``{item_id: {"label", "confidence", "distribution",
+    "method", "n_votes"}}`` from every accepted answer, by majority or Dawid-Skene (fitted on
+    the whole project, so each annotator's reliability comes from all their answers)."""
+    from datamill.annotate.aggregate import aggregate_labels
+
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for q in schema["questions"]:
+        if q["type"] not in ("labels", "pairwise"):
+            continue
+        rows = [(item_id, a["user"], _label_value(a["answer"].get(q["id"])))
+                for item_id, answers in by_item.items() for a in answers]
+        rows = [r for r in rows if r[2] is not None]
+        if rows:
+            out[q["id"]] = aggregate_labels(rows, method)
+    return out
+
+
+RATINGS_METHOD = ("mean over the accepted answers per response and criterion; a response's overall score is "
+                  "the mean of its criteria")
+
+
+def export_metadata(db: Session, project: Project, kind: str, *, pairs: str = "best_worst",
+                    aggregate: str = "majority", count: int | None = None) -> dict[str, Any]:
+    """What an export holds and how it was made: the project, kind, pair mode, the method that
+    aggregated choices and ratings, and agreement per question (Krippendorff's alpha and more,
+    :func:`datamill.annotate.dashboard.compute_agreement`) over the accepted answers."""
+    from datamill.annotate.dashboard import compute_agreement
+
+    by_item = accepted_answers(db, project)
+    rows = [(item_id, a["user"], a["answer"]) for item_id, answers in by_item.items() for a in answers]
+    return {"project": project.name, "project_id": project.id, "kind": kind, "pairs": pairs,
+            "aggregate": aggregate, "ratings": RATINGS_METHOD, "count": count,
+            "items_with_accepted_answers": len(by_item),
+            "agreement": compute_agreement(project.question_schema, rows), "exported_at": utcnow().isoformat()}
+
+
 def export_records(db: Session, project: Project, kind: str, *, pairs: str = "best_worst",
-                   min_annotators: int = 1) -> list[dict[str, Any]]:
+                   min_annotators: int = 1, aggregate: str = "majority") -> list[dict[str, Any]]:
     """Records of ``kind`` (one of :data:`EXPORT_KINDS`) from the accepted answers of ``project``;
-    items with fewer than ``min_annotators`` accepted answers are left out."""
+    items with fewer than ``min_annotators`` accepted answers are left out. ``aggregate``:
+    ``majority`` or ``dawid-skene`` for label and pairwise questions (the result, with its
+    confidence, is in ``metadata["annotation"]["aggregate"]``; a pairwise preference follows it)."""
+    from datamill.annotate.aggregate import AGGREGATE_METHODS
+
     if kind not in EXPORT_KINDS:
         raise DatamillError(f"export kind {kind!r}: choose one of {', '.join(EXPORT_KINDS)}")
     if pairs not in ("best_worst", "all"):
         raise DatamillError("pairs: best_worst or all")
+    if aggregate not in AGGREGATE_METHODS:
+        raise DatamillError(f"aggregate: one of {', '.join(AGGREGATE_METHODS)}")
     schema = project.question_schema
     by_item = accepted_answers(db, project)
+    choices = aggregate_choices(schema, by_item, aggregate) if by_item else {}
     items = {i.id: i for i in db.scalars(select(Item).where(Item.id.in_(list(by_item))))} if by_item else {}
     out: list[dict[str, Any]] = []
     q_rank = _question(schema, "ranking")
@@ -194,6 +255,7 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
         resp = view.get("responses") or []
         n = len(resp)
         agreement = item_agreement(schema, view, answers)
+        agg = {qid: res[item_id] for qid, res in choices.items() if item_id in res}
         base_id = f"{project.name}/{item.external_id}"
         if kind == "sft":
             for q in schema["questions"]:
@@ -207,7 +269,7 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
                         continue
                     msgs = [dict(m) for m in prompt] + [{"role": "assistant", "content": text}]
                     out.append({"id": f"{base_id}/{q['id']}/{a['assignment_id']}", "kind": "sft", "messages": msgs,
-                                "metadata": {"annotation": _provenance(project, item, [a], agreement,
+                                "metadata": {"annotation": _provenance(project, item, [a], agreement, agg,
                                                                        question=q["id"])}})
         elif kind == "prompts":
             for q in schema["questions"]:
@@ -217,7 +279,7 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
                     text = a["answer"].get(q["id"])
                     if isinstance(text, str) and text.strip():
                         out.append({"id": f"{base_id}/{q['id']}/{a['assignment_id']}", "prompt": text,
-                                    "metadata": {"annotation": _provenance(project, item, [a], agreement,
+                                    "metadata": {"annotation": _provenance(project, item, [a], agreement, agg,
                                                                            question=q["id"])}})
         elif kind in ("preference", "ranking", "kto"):
             ratings = _mean_ratings(q_rate, answers, n)
@@ -229,10 +291,10 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
                 if mr is not None:
                     key, source = [-r for r in mr], "ranking"   # higher key = better
             if key is None and q_pair is not None and n == 2 and kind != "ranking":
-                votes = Counter(a["answer"].get(q_pair["id"]) for a in answers)
-                if votes["A"] != votes["B"]:  # ties (and a tie majority) give no pair
-                    key = [float(votes["A"] > votes["B"]), float(votes["B"] > votes["A"])]
-                    source = "pairwise"
+                res = agg.get(q_pair["id"])  # majority (a tie gives no label) or Dawid-Skene
+                if res is not None and res["label"] in ("A", "B"):
+                    key = [float(res["label"] == "A"), float(res["label"] == "B")]
+                    source = "pairwise" if aggregate == "majority" else f"pairwise ({aggregate})"
             if key is None and overall is not None and all(v is not None for v in overall):
                 key, source = list(overall), "ratings"
             if kind == "kto":
@@ -250,13 +312,14 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
                     if means and statistics.fmean(means) != mid:
                         judged.append((0, statistics.fmean(means) > mid, "ratings"))
                 elif key is not None and n >= 2:
-                    order = sorted(range(n), key=lambda i: -key[i])
-                    if key[order[0]] != key[order[-1]]:
-                        judged += [(order[0], True, source), (order[-1], False, source)]
+                    top, bottom = max(key), min(key)
+                    if top != bottom:  # every response tied for best is desirable, tied for worst not
+                        judged += [(i, True, source) for i in range(n) if key[i] == top]
+                        judged += [(i, False, source) for i in range(n) if key[i] == bottom]
                 for i, label, src in judged:
                     rec = {"id": f"{base_id}/kto/{i}", "kind": "kto", "messages": [dict(m) for m in prompt],
                            "completion": resp[i]["messages"], "label": bool(label),
-                           "metadata": {"annotation": _provenance(project, item, answers, agreement,
+                           "metadata": {"annotation": _provenance(project, item, answers, agreement, agg,
                                                                   derived_from=src, response=resp[i]["origin"])}}
                     if ratings is not None and ratings[i]:
                         rec["ratings"] = ratings[i]
@@ -283,14 +346,14 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
                     responses.append(r)
                 out.append({"id": f"{base_id}/ranking", "kind": "ranking", "messages": [dict(m) for m in prompt],
                             "responses": responses,
-                            "metadata": {"annotation": _provenance(project, item, answers, agreement,
+                            "metadata": {"annotation": _provenance(project, item, answers, agreement, agg,
                                                                    derived_from=source,
                                                                    origins=[r["origin"] for r in resp])}})
                 continue
             for b, w in _pairs(order, key, pairs):
                 rec = {"id": f"{base_id}/pref/{b}-{w}", "kind": "preference", "messages": [dict(m) for m in prompt],
                        "chosen": resp[b]["messages"], "rejected": resp[w]["messages"]}
-                meta: dict[str, Any] = {"annotation": _provenance(project, item, answers, agreement, derived_from=source,
+                meta: dict[str, Any] = {"annotation": _provenance(project, item, answers, agreement, agg, derived_from=source,
                                                                   chosen=resp[b]["origin"],
                                                                   rejected=resp[w]["origin"])}
                 if ratings is not None:
@@ -305,8 +368,23 @@ def export_records(db: Session, project: Project, kind: str, *, pairs: str = "be
 def write_export(db: Session, project: Project, kind: str, path: str, fmt: str = "datamill",
                  **options: Any) -> int:
     """Export and write to ``path`` in ``fmt`` (any writer of :mod:`datamill.post.formats`;
-    ``prompts`` are written as JSON lines). Returns the number of records."""
+    ``prompts`` are written as JSON lines), and the export's metadata
+    (:func:`export_metadata`) to ``path + ".meta.json"``. Returns the number of records."""
+    import orjson
+
+    from datamill.io.atomic import atomic_open
+
     records = export_records(db, project, kind, **options)
+    meta = export_metadata(db, project, kind, pairs=options.get("pairs", "best_worst"),
+                           aggregate=options.get("aggregate", "majority"), count=len(records))
+    meta["format"] = fmt
+    _write_records(records, kind, path, fmt)
+    with atomic_open(path + ".meta.json", "wb") as fh:
+        fh.write(orjson.dumps(meta, option=orjson.OPT_INDENT_2, default=str))
+    return len(records)
+
+
+def _write_records(records: list[dict[str, Any]], kind: str, path: str, fmt: str) -> int:
     if kind == "prompts":
         import orjson
 

@@ -11,6 +11,7 @@ by uncertainty.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any, Iterable
 
 from sqlalchemy import func, insert, select
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from datamill.annotate.db import Item, Project, User, log_event
 from datamill.annotate.questions import build_view, score_and_uncertainty, validate_schema
 from datamill.annotate.templates_catalog import get_template
+from datamill.annotate.text_safety import clean_deep, find_surrogate
 from datamill.core.errors import DatamillError
 
 MAX_ITEMS_PER_IMPORT = 200_000
@@ -82,17 +84,52 @@ def _raw_item(row: Any, where: str) -> dict[str, Any] | None:
     return None
 
 
-def load_dataset(path: str, fmt: str | None = None, *, limit: int | None = None) -> tuple[list[dict], list[str]]:
+class OutsideDataRoot(DatamillError):
+    """A server-side path (or a file a folder or link leads to) outside the app's data roots:
+    HTTP 403."""
+
+
+def inside_roots(path: str, roots: list[str]) -> str:
+    """``path`` fully resolved (every symbolic link followed); :class:`OutsideDataRoot` unless it
+    lies under one of ``roots`` (resolved folders)."""
+    real = os.path.realpath(path)
+    for r in roots:
+        r = os.path.realpath(r)
+        if real == r or real.startswith(r.rstrip(os.sep) + os.sep):
+            return real
+    raise OutsideDataRoot("server-side paths must lie under the app's data roots")
+
+
+KNOWN_EXTRA_FORMATS = ("auto", "documents", "prompts")
+
+
+def check_format(fmt: str | None) -> None:
+    """:class:`DatamillError` for a dataset format no reader knows (``None`` = detect)."""
+    from datamill.post.formats import FORMATS
+
+    if fmt is not None and fmt not in FORMATS and fmt not in KNOWN_EXTRA_FORMATS:
+        raise DatamillError(f"format {fmt!r}: choose one of {', '.join(sorted(FORMATS) + list(KNOWN_EXTRA_FORMATS))}")
+
+
+def load_dataset(path: str, fmt: str | None = None, *, limit: int | None = None,
+                 roots: list[str] | None = None) -> tuple[list[dict], list[str]]:
     """Item records from ``path`` and the reasons of rows that could not be read (at most 20
     reasons kept). Post-training rows first; files that hold none are read as documents or
-    prompts."""
+    prompts. ``roots``: when given, ``path`` and every file read (after following links) must
+    lie under one of them (:class:`OutsideDataRoot` otherwise)."""
     from datamill.post.formats import iter_rows, read_records
     from datamill.post.formats.io import _files  # one file list for both paths
 
+    check_format(fmt)
+    if roots is not None:
+        path = inside_roots(path, roots)
     records: list[dict] = []
     problems: list[str] = []
     cap = min(limit or MAX_ITEMS_PER_IMPORT, MAX_ITEMS_PER_IMPORT)
-    for file in _files(path):
+    files = _files(path)
+    if roots is not None:  # a link inside the root may lead out of it: check what is opened
+        files = [inside_roots(f, roots) for f in files]
+    for file in files:
         errors: list = []
         got = 0
         try:
@@ -123,15 +160,22 @@ def load_dataset(path: str, fmt: str | None = None, *, limit: int | None = None)
 
 
 def import_records(db: Session, project: Project, records: Iterable[dict[str, Any]], *,
-                   score_field: str | None = None, user: User | None = None) -> int:
+                   score_field: str | None = None, user: User | None = None,
+                   shuffle_secret: str | None = None) -> int:
     """Add ``records`` as items of ``project``; returns how many. Records are datamill post
-    records or ``{"id", "kind": "document"|"prompt", …}`` rows."""
+    records or ``{"id", "kind": "document"|"prompt", …}`` rows. The order responses are shown
+    in is shuffled per item with a seed that mixes in ``shuffle_secret`` (default: a new random
+    secret, never stored), so an annotator cannot recompute which response was ``chosen`` from
+    the ids they see; the order is stored with the item and stays the same for everyone."""
+    secret = shuffle_secret if shuffle_secret is not None else secrets.token_hex(16)
     start = db.scalar(select(func.coalesce(func.max(Item.position), -1)).where(Item.project_id == project.id)) + 1
     n = 0
     rows: list[dict[str, Any]] = []
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise DatamillError(f"record {i}: expected an object")
+        if find_surrogate(rec):  # a lone surrogate cannot be shown or exported: U+FFFD instead
+            rec = clean_deep(rec)
         if "kind" not in rec:
             raw = _raw_item(rec, f"row{i}")
             if raw is None:
@@ -140,7 +184,7 @@ def import_records(db: Session, project: Project, records: Iterable[dict[str, An
         if rec.get("kind") not in ("sft", "preference", "kto", "ranking", "document", "prompt"):
             raise DatamillError(f"record {i}: unknown kind {rec.get('kind')!r}")
         ext = str(rec.get("id") or f"{project.id}-{start + i}")[:500]
-        view = build_view(rec, f"{project.id}:{ext}")
+        view = build_view(rec, f"{secret}:{project.id}:{ext}")
         score, unc = score_and_uncertainty(rec, score_field)
         rows.append({"project_id": project.id, "external_id": ext, "position": start + i, "record": rec,
                      "view": view, "score": score, "uncertainty": unc, "taken": 0})

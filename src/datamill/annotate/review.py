@@ -26,13 +26,14 @@ from datamill.annotate.db import (ACCEPTED, REJECTED, REWORK, SUBMITTED, Annotat
                                   Review, User, log_event, utcnow)
 from datamill.annotate.distribution import Conflict, NotFound, latest_annotation
 from datamill.annotate.questions import MAX_TEXT, AnswerError, validate_answer
-from datamill.annotate.auth import memberships
+from datamill.annotate.auth import is_annotator_of, memberships
 
 DECISIONS = ("accept", "fix", "reject")
 
 
 def can_review(db: Session, user: User, project_id: int) -> bool:
-    return user.role == "admin" or "reviewer" in memberships(db, user, project_id)
+    """Admins, and reviewer accounts that are reviewers of the project now."""
+    return user.role == "admin" or (user.role == "reviewer" and "reviewer" in memberships(db, user, project_id))
 
 
 def review_queue(db: Session, user: User, project: Project, limit: int = 200) -> list[Assignment]:
@@ -77,7 +78,9 @@ def decide(db: Session, reviewer: User, assignment_id: int, decision: str, *, co
     if ann is None:  # pragma: no cover - submitted always has one
         raise Conflict("nothing to review")
     if decision == "reject":
-        new_status = REWORK if a.round < project.review_rounds else REJECTED
+        # back for rework only to an annotator still in the project; else the rejection is final
+        rework = a.round < project.review_rounds and is_annotator_of(db, a.user_id, a.project_id)
+        new_status = REWORK if rework else REJECTED
     else:
         new_status = ACCEPTED
     now = utcnow()
