@@ -18,7 +18,7 @@ from __future__ import annotations
 from datamill.core.record import Batch, Record
 from datamill.core.step import Filter, Resources, register
 from datamill.post.schema import prompt_text
-from datamill.post.validate import _token_sides, response_sides
+from datamill.post.walk import response_sides, token_sides as _token_sides
 from datamill.steps.post.sides import set_signals
 
 

@@ -1,4 +1,6 @@
-"""Which text of a post-training record a cleaning step looks at.
+"""Which text of a post-training record a cleaning step looks at (the walkers live in
+:mod:`datamill.post.walk`; this module re-exports them for the steps, and adds
+:func:`strip_code` and :func:`set_signals`).
 
 * the **prompt**: the last user turn (:func:`datamill.post.schema.prompt_text`), or every user
   turn, or the whole prompt side with roles (:func:`prompt_key`);
@@ -14,67 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from datamill.post.schema import prompt_text
-from datamill.post.validate import message_text
-
-PROMPT_MODES = ("last_user", "all_user", "full")
+from datamill.post.walk import PROMPT_MODES, prompt_key, taught_answers  # noqa: F401  (re-exported)
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
-
-
-def prompt_key(record: dict, mode: str = "last_user") -> str:
-    """The prompt as one string: the last user turn, every user turn, or the full prompt side
-    (system, user, earlier assistant and tool turns, with their roles)."""
-    if mode == "last_user":
-        return prompt_text(record)
-    msgs = record.get("messages") or []
-    if record.get("kind", "sft") == "sft":  # the final assistant answer is not prompt
-        end = len(msgs)
-        while end and isinstance(msgs[end - 1], dict) and msgs[end - 1].get("role") == "assistant":
-            end -= 1
-        msgs = msgs[:end]
-    if mode == "all_user":
-        return "\n".join(m.get("content") or "" for m in msgs
-                         if isinstance(m, dict) and m.get("role") == "user")
-    if mode == "full":
-        return "\n".join(f"{m.get('role')}: {message_text(m)}" for m in msgs if isinstance(m, dict))
-    raise ValueError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, not {mode!r}")
-
-
-def _assistant_turns(msgs: Any, name: str, all_turns: bool) -> list[tuple[str, str]]:
-    if not isinstance(msgs, list):
-        return []
-    found = [(f"{name}[{i}].content", m.get("content") or "") for i, m in enumerate(msgs)
-             if isinstance(m, dict) and m.get("role") == "assistant"
-             and isinstance(m.get("content") or "", str)]
-    return found if all_turns else found[-1:]
-
-
-def taught_answers(record: dict, *, all_turns: bool = False,
-                   include_rejected: bool = False) -> list[tuple[str, str]]:
-    """``(field, text)`` of the assistant answers a record teaches (see the module doc)."""
-    kind = record.get("kind", "sft")
-    if kind == "sft":
-        return _assistant_turns(record.get("messages"), "messages", all_turns)
-    if kind == "preference":
-        out = _assistant_turns(record.get("chosen"), "chosen", all_turns)
-        if include_rejected:
-            out += _assistant_turns(record.get("rejected"), "rejected", all_turns)
-        return out
-    if kind == "kto":
-        if record.get("label") is True or include_rejected:
-            return _assistant_turns(record.get("completion"), "completion", all_turns)
-        return []
-    if kind == "ranking":
-        responses = record.get("responses") or []
-        order = sorted(range(len(responses)),
-                       key=lambda i: (responses[i].get("rank", 1 << 30) if isinstance(responses[i], dict) else 1 << 30, i))
-        out = []
-        for i in order if include_rejected else order[:1]:
-            r = responses[i]
-            if isinstance(r, dict):
-                out += _assistant_turns(r.get("messages"), f"responses[{i}].messages", all_turns)
-        return out
-    return []
 
 
 def strip_code(text: str) -> str:
