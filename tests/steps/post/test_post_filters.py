@@ -273,3 +273,54 @@ def test_post_language(language_step):
     step = PostLanguage(languages=["en"], sides=["prompt"])
     out, stats, _ = run(step, [qa("What is the capital of France?", "法国的首都是巴黎，这是一个美丽的城市。")])
     assert len(out) == 1
+
+
+# --- Chinese: wrong drops of the default sft-clean recipe (issue #9) ------------------------------
+
+RECIPE_LENGTH = dict(min_prompt_chars=4, min_response_chars=2)   # recipes/sft-clean.yaml
+
+
+def test_post_length_counts_width_and_keeps_short_chinese_prompts():
+    step = PostLength(**RECIPE_LENGTH)
+    recs = [qa("李白是谁", "李白是唐代著名诗人，被誉为“诗仙”。"),
+            sft("thanks", [message(U, "介绍下伦敦"), message(A, "伦敦是英国首都。"),
+                           message(U, "谢谢"), message(A, "不客气！")]),           # oaast_sft_zh.json[10]
+            qa("友谊", "友谊是人与人之间的情感纽带。"),                                 # alpaca_zh_demo.json[85]
+            qa("hi", "Hello!")]
+    out, stats, _ = run(step, recs)
+    assert [r["id"] for r in out] == ["r", "thanks", "r"]
+    assert dict(stats.dropped) == {"prompt_too_short": 1}
+    assert out[0]["signals"]["prompt_chars"] == 8           # 4 Han characters, 2 units each
+    old = PostLength(min_prompt_chars=5, min_response_chars=2, units="chars", min_prompt_scope="last_user",
+                     allow_short_answers=False)
+    out, stats, _ = run(old, recs[:3])
+    assert dict(stats.dropped) == {"prompt_too_short": 3}   # what the old recipe did
+
+
+def test_post_length_keeps_right_short_answers():
+    mc = "下列哪一项是哺乳动物？\nA. 鲨鱼\nB. 金枪鱼\nC. 海马\nD. 海豚"
+    recs = [qa("1+2", "3"),                                                         # oaast_sft_zh.json[309]
+            qa("-1* -1*-1 = ?", "-1"),                                               # oaast_sft_zh.json[510]
+            qa("使用AI生成的图画会否构成侵犯版权？", "否"),
+            qa(mc, "D"),
+            qa("将以下节选中的人物分类为正义或邪恶？\n皇家统治者在王国中树立了公正和公平的先例。", "正义。"),  # alpaca_zh_demo[291]
+            qa("Is the sky blue? Answer yes or no.", "Yes"),
+            qa("请以一个字总结2020年", "疫"),                                           # oaast_sft_zh.json[270]
+            pair("这个产品评论是积极的吗？标题：必备专辑。", "是", "不是，这条评论是消极的。"),
+            qa("Write a poem about the sea.", "x"),                                     # not a short-answer prompt
+            qa("讲一个关于月亮的故事。", "月")]
+    out, stats, _ = run(PostLength(min_response_chars=4), recs)
+    kept = {r["messages"][-1]["content"] if r["kind"] == "sft" else r["chosen"][0]["content"]: r for r in out}
+    assert set(kept) == {"3", "-1", "否", "D", "正义。", "Yes", "疫", "是"}
+    assert kept["D"]["signals"]["short_answer"] == "choice"
+    assert kept["3"]["signals"]["short_answer"] == "number"
+    assert dict(stats.dropped) == {"response_too_short": 2}
+    out, stats, _ = run(PostLength(min_response_chars=4, allow_short_answers=False), recs)
+    assert [r["messages"][-1]["content"] for r in out] == ["正义。"]   # 6 width units: long enough
+
+
+def test_post_length_classification_flag_from_seed_tasks():
+    rec = qa("Classify the sentiment of the sentence.\nI loved it", "Pos")
+    rec["metadata"] = {"extra": {"is_classification": True}}
+    out, stats, _ = run(PostLength(min_response_chars=5), [rec])
+    assert len(out) == 1 and out[0]["signals"]["short_answer"] in ("classification", "label")
