@@ -324,3 +324,35 @@ def test_post_length_classification_flag_from_seed_tasks():
     rec["metadata"] = {"extra": {"is_classification": True}}
     out, stats, _ = run(PostLength(min_response_chars=5), [rec])
     assert len(out) == 1 and out[0]["signals"]["short_answer"] in ("classification", "label")
+
+
+def test_post_language_skips_code_tables_and_nbsp(language_step):
+    long_zh = "下面是一个计算斐波那契数列的函数，它使用循环而不是递归，因此速度更快，也不会栈溢出。"
+    recs = [qa("用 Python 写一个斐波那契函数", "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n"
+                "        a, b = b, a + b\n    return a\n\nprint(fib(10))"),            # unfenced code answer
+            qa("用 Python 写一个斐波那契函数", long_zh + "\n```python\ndef fib(n):\n    return n\n```"),
+            qa("列出三种水果", "1.\u00a0苹果：一种常见的水果，味道甜中带酸，富含维生素。\n2.\u00a0香蕉：热带水果，口感软糯。"
+                "\n3.\u00a0橙子：富含维生素C，适合榨汁饮用，也可以直接吃。"),               # list with NBSP
+            qa("把下面的数据做成表格", "| 名称 | 价格 | 产地 |\n|---|---|---|\n| apple | 3 | USA |\n"
+                "| banana | 2 | Ecuador |\n| cherry | 10 | Chile |"),
+            qa("What is the capital of France?", "The capital\u00a0of\u00a0France\u00a0is\u00a0Paris, "
+                "a city on the Seine known for its museums.")]
+    out, stats, _ = run(language_step, recs)
+    assert len(out) == 5, dict(stats.dropped)
+    assert recs[0]["signals"]["response_language"] == "und"      # all code: not judged
+    assert recs[2]["signals"]["response_language"] in ("zh", "wuu")
+    assert recs[2]["signals"]["response_language_score"] > 0.5
+    assert recs[3]["signals"]["response_language"] == "und"      # all table: not judged
+
+
+def test_repetition_requested_and_ascii_tables_kept():
+    f = RepetitionFilter()
+    assert f.keep(qa("请把“我爱北京天安门”重复五遍", "我爱北京天安门。" * 5)) is None
+    assert f.keep(qa("Repeat after me three times: I will not be late.", "I will not be late. " * 3)) is None
+    assert f.keep(qa("介绍一下北京", "我爱北京天安门。" * 5)) == "looping"     # not asked for
+    table = "\n".join(["+--------+-------+", "| 城市   | 人口  |", "+--------+-------+", "| 北京   | 2189万 |",
+                       "+--------+-------+", "| 上海   | 2487万 |", "+--------+-------+", "| 广州   | 1868万 |",
+                       "+--------+-------+"])
+    assert f.keep(qa("用 ASCII 表格列出三个城市的人口", table)) is None
+    md = "| a | b |\n|---|---|\n| 1 | 2 |\n|---|---|\n| 3 | 4 |\n|---|---|"
+    assert f.keep(qa("Make a table", md)) is None

@@ -25,6 +25,43 @@ def strip_code(text: str) -> str:
     return _FENCE.sub(" ", text) if "```" in text else text
 
 
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^\s*[^|\n]*(?:\|[^|\n]*){2,}$")
+_TABLE_RULE = re.compile(r"^\s*[+|:=\-\s]{3,}$")
+_CODE_START = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import |return\b|if \(|for \(|while \(|#include|"
+    r"public |private |static |const |let |var |function\b|print\(|console\.|SELECT |INSERT |"
+    r"\$ |>>> |<\/?[a-zA-Z][^>]*>$)")
+_CODE_END = re.compile(r"[;{}]\s*$|^\s*[})\]]+[;,]?\s*$")
+_SYMBOLS = re.compile(r"[{}()\[\];=<>_$\\/*+&|^%#@`]")
+_NBSP_ZW = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u200b": None,
+                          "\ufeff": None, "\u2060": None})
+
+
+def is_code_line(line: str) -> bool:
+    """A line that looks like program code or a shell/REPL line rather than prose."""
+    t = line.strip()
+    if not t:
+        return False
+    if line.startswith(("    ", "\t")) or _CODE_START.match(t) or _CODE_END.search(t):
+        return True
+    letters = sum(ch.isalpha() for ch in t)
+    return len(t) >= 6 and len(_SYMBOLS.findall(t)) >= max(3, 0.15 * len(t)) and letters < 0.6 * len(t)
+
+
+def is_table_line(line: str) -> bool:
+    """A Markdown or ASCII table row or rule (``| a | b |``, ``+---+---+``, ``|---|:--:|``)."""
+    return bool(_TABLE_ROW.match(line) or (("-" in line or "=" in line) and _TABLE_RULE.match(line)))
+
+
+def prose_only(text: str) -> str:
+    """``text`` without code (fenced blocks and code-like lines), tables and no-break or
+    zero-width characters: what language ID and repetition checks should look at."""
+    text = strip_code(text).translate(_NBSP_ZW)
+    if "\n" not in text and not is_table_line(text) and not is_code_line(text):
+        return text
+    return "\n".join(l for l in text.split("\n") if not is_table_line(l) and not is_code_line(l))
+
+
 def set_signals(record: dict, **values: Any) -> None:
     sig = record.get("signals")
     if sig is None:
