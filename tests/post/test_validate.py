@@ -205,14 +205,28 @@ def test_too_many_tokens_per_conversation(small_tokenizer):
     assert "prompt + chosen" in issue.message and "limit of 50" in issue.message
 
 
-def test_default_tokenizer_is_trained_on_shared_data_and_cached(shared_data, tmp_path, monkeypatch):
-    from datamill.post.tokenizer import cache_dir, default_tokenizer_path
+def test_default_tokenizer_ships_in_the_package_and_reads_no_shared_data(monkeypatch, tmp_path):
+    from datamill.post import tokenizer as T
 
-    path = default_tokenizer_path(shared_dir=shared_data)  # cached in ~/.cache/datamill after the first run
-    assert path.parent == cache_dir() and path.is_file()
-    counter = load_tokenizer(None, shared_dir=shared_data)
+    monkeypatch.setenv("DATAMILL_SHARED_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("DATAMILL_TOKENIZER", raising=False)
+    monkeypatch.setattr(T, "_LOADED", {})
+    assert T.default_tokenizer_path() == T.PACKAGED_TOKENIZER
+    assert T.PACKAGED_TOKENIZER.is_file() and T.PACKAGED_TOKENIZER.stat().st_size < 2_000_000
+    counter = load_tokenizer(None)
+    assert "datamill-bpe" in counter.source
     n = counter.count("Give three tips for staying healthy.")
     assert 5 <= n <= 12  # a real subword tokenizer: about one token per word
+    assert 2 <= counter.count("李白是唐代著名的诗人。") <= 14
+
+
+def test_shipped_tokenizer_is_the_one_the_build_script_trains(shared_data, tmp_path, monkeypatch):
+    from datamill.post.tokenizer import PACKAGED_TOKENIZER, cache_dir, default_tokenizer_path
+
+    monkeypatch.setenv("DATAMILL_CACHE_DIR", str(tmp_path))
+    path = default_tokenizer_path(shared_dir=shared_data)
+    assert path.parent == cache_dir() and path.is_file()
+    assert path.read_bytes() == PACKAGED_TOKENIZER.read_bytes()  # deterministic training
 
 
 # --- files ----------------------------------------------------------------------------------------

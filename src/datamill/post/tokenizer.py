@@ -5,17 +5,14 @@ Where the tokenizer comes from, first match wins:
 1. the ``path`` argument: a ``tokenizer.json`` file (the one every Hugging Face model ships,
    for example Llama's or Qwen's), or a model folder holding one;
 2. the ``DATAMILL_TOKENIZER`` environment variable (the same two forms);
-3. datamill's own byte-level BPE (``vocab_size`` 16,000), trained offline on the instruction
-   data in the shared data folder (``$DATAMILL_SHARED_DATA``, else ``../shared/data``:
-   every ``.json``/``.jsonl`` under ``instruction_sft/`` but ``dataset_info.json``) the first
-   time it is needed, and cached as
-   ``$XDG_CACHE_HOME/datamill/tokenizers/datamill-bpe-<vocab>-<key>.json``
-   (``~/.cache/datamill/…``; ``DATAMILL_CACHE_DIR`` replaces ``…/datamill``). ``<key>`` hashes the
-   training files' contents, the settings and the ``tokenizers`` version, so a changed corpus
-   trains a new file. Training reads the files in sorted order and the strings in file order,
-   so two machines train the same tokenizer (checked by a test). It takes a few seconds.
+3. datamill's own byte-level BPE (16,000 tokens), a 0.5 MB file shipped inside the package
+   (``datamill/post/data/datamill-bpe-16000.json``). It was trained on the instruction data of
+   the project's shared data folder (LLaMA-Factory demos en/zh, LIMA, OASST-zh, FastChat, the
+   self-instruct seeds) by ``scripts/build_default_tokenizer.py``; nothing is trained or read
+   from outside the package at run time. ``load_tokenizer(shared_dir=…)`` still trains (and
+   caches) one from a folder of your own, with the same recipe.
 
-The trained tokenizer counts about as many tokens as the tokenizers of current open models do
+The shipped tokenizer counts about as many tokens as the tokenizers of current open models do
 on English (it is byte-level BPE like GPT-2's and Llama 3's); for limits that must match one
 model exactly, give that model's ``tokenizer.json``.
 
@@ -38,6 +35,8 @@ ENV_TOKENIZER = "DATAMILL_TOKENIZER"
 ENV_CACHE = "DATAMILL_CACHE_DIR"
 DEFAULT_VOCAB_SIZE = 16_000
 TRAIN_SUBDIR = "instruction_sft"
+#: the default tokenizer shipped in the package (built by scripts/build_default_tokenizer.py)
+PACKAGED_TOKENIZER = Path(__file__).resolve().parent / "data" / f"datamill-bpe-{DEFAULT_VOCAB_SIZE}.json"
 _SKIP_FILES = frozenset({"dataset_info.json"})
 _FORMAT_VERSION = 1  # bump when the training recipe below changes
 
@@ -116,14 +115,20 @@ _LOCK = threading.Lock()
 def load_tokenizer(path: str | os.PathLike | None = None, *, vocab_size: int = DEFAULT_VOCAB_SIZE,
                    shared_dir: str | os.PathLike | None = None) -> TokenCounter:
     """A :class:`TokenCounter` for ``path`` (a ``tokenizer.json`` or a folder with one), else
-    ``$DATAMILL_TOKENIZER``, else datamill's BPE trained on the shared instruction data (cached).
-    Loaded once per process and path."""
+    ``$DATAMILL_TOKENIZER``, else datamill's BPE shipped in the package. With ``shared_dir`` (a
+    folder holding ``instruction_sft/``) and no path, a BPE of ``vocab_size`` is trained on that
+    folder instead (cached). Loaded once per process and path."""
     path = path or os.environ.get(ENV_TOKENIZER) or None
+    if path is None and shared_dir is None and vocab_size != DEFAULT_VOCAB_SIZE:
+        raise TokenizerError(f"the shipped tokenizer has {DEFAULT_VOCAB_SIZE:,} tokens; for "
+                             f"vocab_size={vocab_size} pass shared_dir= (training data) or a tokenizer path")
     key = f"file:{path}" if path else f"bpe:{vocab_size}:{shared_dir or ''}"
     with _LOCK:
         if key not in _LOADED:
             if path:
                 _LOADED[key] = _load_file(path)
+            elif shared_dir is None:
+                _LOADED[key] = _load_file(PACKAGED_TOKENIZER, source=f"datamill-bpe ({PACKAGED_TOKENIZER.name})")
             else:
                 file = default_tokenizer_path(vocab_size=vocab_size, shared_dir=shared_dir)
                 _LOADED[key] = _load_file(file, source=f"datamill-bpe ({file})")
@@ -158,17 +163,12 @@ def cache_dir() -> Path:
     return Path(base) / "datamill" / "tokenizers"
 
 
-def training_files(shared_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The shared instruction files the default tokenizer is trained on, sorted."""
-    if shared_dir is None:
-        from datamill.corpus import default_shared_dir
-
-        shared_dir = default_shared_dir()
+def training_files(shared_dir: str | os.PathLike) -> list[Path]:
+    """The instruction files under ``shared_dir/instruction_sft`` a tokenizer is trained on, sorted."""
     root = Path(shared_dir) / TRAIN_SUBDIR
     if not root.is_dir():
-        raise TokenizerError(f"no tokenizer given and no training data at {root}: pass "
-                             f"--tokenizer PATH/tokenizer.json (or set {ENV_TOKENIZER}), or set "
-                             "DATAMILL_SHARED_DATA to the shared data folder")
+        raise TokenizerError(f"no tokenizer training data at {root} (a folder holding "
+                             f"{TRAIN_SUBDIR}/ with .json/.jsonl files is expected)")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl")
                    and p.name not in _SKIP_FILES)
     if not files:
@@ -222,7 +222,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
 
 def default_tokenizer_path(vocab_size: int = DEFAULT_VOCAB_SIZE,
                            shared_dir: str | os.PathLike | None = None) -> Path:
-    """The cached default tokenizer file, trained first when missing."""
+    """The shipped tokenizer file (no ``shared_dir``), or one trained on ``shared_dir`` and
+    cached (trained first when missing)."""
+    if shared_dir is None:
+        if vocab_size == DEFAULT_VOCAB_SIZE:
+            return PACKAGED_TOKENIZER
+        raise TokenizerError("a tokenizer of another size needs training data: pass shared_dir=")
     import tokenizers
 
     files = training_files(shared_dir)

@@ -22,6 +22,7 @@ STEP_MODULES = [
     "datamill.steps.dedup.semantic",
     "datamill.steps.dedup.minhash",
     "datamill.steps.post.validate",
+    "datamill.steps.post.normalize",
     "datamill.steps.post.dedup",
     "datamill.steps.post.language",
     "datamill.steps.post.length",

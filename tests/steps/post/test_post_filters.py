@@ -273,3 +273,86 @@ def test_post_language(language_step):
     step = PostLanguage(languages=["en"], sides=["prompt"])
     out, stats, _ = run(step, [qa("What is the capital of France?", "法国的首都是巴黎，这是一个美丽的城市。")])
     assert len(out) == 1
+
+
+# --- Chinese: wrong drops of the default sft-clean recipe (issue #9) ------------------------------
+
+RECIPE_LENGTH = dict(min_prompt_chars=4, min_response_chars=2)   # recipes/sft-clean.yaml
+
+
+def test_post_length_counts_width_and_keeps_short_chinese_prompts():
+    step = PostLength(**RECIPE_LENGTH)
+    recs = [qa("李白是谁", "李白是唐代著名诗人，被誉为“诗仙”。"),
+            sft("thanks", [message(U, "介绍下伦敦"), message(A, "伦敦是英国首都。"),
+                           message(U, "谢谢"), message(A, "不客气！")]),           # oaast_sft_zh.json[10]
+            qa("友谊", "友谊是人与人之间的情感纽带。"),                                 # alpaca_zh_demo.json[85]
+            qa("hi", "Hello!")]
+    out, stats, _ = run(step, recs)
+    assert [r["id"] for r in out] == ["r", "thanks", "r"]
+    assert dict(stats.dropped) == {"prompt_too_short": 1}
+    assert out[0]["signals"]["prompt_chars"] == 8           # 4 Han characters, 2 units each
+    old = PostLength(min_prompt_chars=5, min_response_chars=2, units="chars", min_prompt_scope="last_user",
+                     allow_short_answers=False)
+    out, stats, _ = run(old, recs[:3])
+    assert dict(stats.dropped) == {"prompt_too_short": 3}   # what the old recipe did
+
+
+def test_post_length_keeps_right_short_answers():
+    mc = "下列哪一项是哺乳动物？\nA. 鲨鱼\nB. 金枪鱼\nC. 海马\nD. 海豚"
+    recs = [qa("1+2", "3"),                                                         # oaast_sft_zh.json[309]
+            qa("-1* -1*-1 = ?", "-1"),                                               # oaast_sft_zh.json[510]
+            qa("使用AI生成的图画会否构成侵犯版权？", "否"),
+            qa(mc, "D"),
+            qa("将以下节选中的人物分类为正义或邪恶？\n皇家统治者在王国中树立了公正和公平的先例。", "正义。"),  # alpaca_zh_demo[291]
+            qa("Is the sky blue? Answer yes or no.", "Yes"),
+            qa("请以一个字总结2020年", "疫"),                                           # oaast_sft_zh.json[270]
+            pair("这个产品评论是积极的吗？标题：必备专辑。", "是", "不是，这条评论是消极的。"),
+            qa("Write a poem about the sea.", "x"),                                     # not a short-answer prompt
+            qa("讲一个关于月亮的故事。", "月")]
+    out, stats, _ = run(PostLength(min_response_chars=4), recs)
+    kept = {r["messages"][-1]["content"] if r["kind"] == "sft" else r["chosen"][0]["content"]: r for r in out}
+    assert set(kept) == {"3", "-1", "否", "D", "正义。", "Yes", "疫", "是"}
+    assert kept["D"]["signals"]["short_answer"] == "choice"
+    assert kept["3"]["signals"]["short_answer"] == "number"
+    assert dict(stats.dropped) == {"response_too_short": 2}
+    out, stats, _ = run(PostLength(min_response_chars=4, allow_short_answers=False), recs)
+    assert [r["messages"][-1]["content"] for r in out] == ["正义。"]   # 6 width units: long enough
+
+
+def test_post_length_classification_flag_from_seed_tasks():
+    rec = qa("Classify the sentiment of the sentence.\nI loved it", "Pos")
+    rec["metadata"] = {"extra": {"is_classification": True}}
+    out, stats, _ = run(PostLength(min_response_chars=5), [rec])
+    assert len(out) == 1 and out[0]["signals"]["short_answer"] in ("classification", "label")
+
+
+def test_post_language_skips_code_tables_and_nbsp(language_step):
+    long_zh = "下面是一个计算斐波那契数列的函数，它使用循环而不是递归，因此速度更快，也不会栈溢出。"
+    recs = [qa("用 Python 写一个斐波那契函数", "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n"
+                "        a, b = b, a + b\n    return a\n\nprint(fib(10))"),            # unfenced code answer
+            qa("用 Python 写一个斐波那契函数", long_zh + "\n```python\ndef fib(n):\n    return n\n```"),
+            qa("列出三种水果", "1.\u00a0苹果：一种常见的水果，味道甜中带酸，富含维生素。\n2.\u00a0香蕉：热带水果，口感软糯。"
+                "\n3.\u00a0橙子：富含维生素C，适合榨汁饮用，也可以直接吃。"),               # list with NBSP
+            qa("把下面的数据做成表格", "| 名称 | 价格 | 产地 |\n|---|---|---|\n| apple | 3 | USA |\n"
+                "| banana | 2 | Ecuador |\n| cherry | 10 | Chile |"),
+            qa("What is the capital of France?", "The capital\u00a0of\u00a0France\u00a0is\u00a0Paris, "
+                "a city on the Seine known for its museums.")]
+    out, stats, _ = run(language_step, recs)
+    assert len(out) == 5, dict(stats.dropped)
+    assert recs[0]["signals"]["response_language"] == "und"      # all code: not judged
+    assert recs[2]["signals"]["response_language"] in ("zh", "wuu")
+    assert recs[2]["signals"]["response_language_score"] > 0.5
+    assert recs[3]["signals"]["response_language"] == "und"      # all table: not judged
+
+
+def test_repetition_requested_and_ascii_tables_kept():
+    f = RepetitionFilter()
+    assert f.keep(qa("请把“我爱北京天安门”重复五遍", "我爱北京天安门。" * 5)) is None
+    assert f.keep(qa("Repeat after me three times: I will not be late.", "I will not be late. " * 3)) is None
+    assert f.keep(qa("介绍一下北京", "我爱北京天安门。" * 5)) == "looping"     # not asked for
+    table = "\n".join(["+--------+-------+", "| 城市   | 人口  |", "+--------+-------+", "| 北京   | 2189万 |",
+                       "+--------+-------+", "| 上海   | 2487万 |", "+--------+-------+", "| 广州   | 1868万 |",
+                       "+--------+-------+"])
+    assert f.keep(qa("用 ASCII 表格列出三个城市的人口", table)) is None
+    md = "| a | b |\n|---|---|\n| 1 | 2 |\n|---|---|\n| 3 | 4 |\n|---|---|"
+    assert f.keep(qa("Make a table", md)) is None

@@ -3,7 +3,10 @@
 
 Signals: ``prompt_language``/``prompt_language_score`` (the last user turn) and
 ``response_language``/``response_language_score`` (the answer being taught: the SFT's last
-assistant turn, the chosen side…), measured on the text without fenced code blocks. A side
+assistant turn, the chosen side…), measured on the prose only (:func:`prose_only`): fenced code
+blocks, code-like lines, Markdown/ASCII table rows and rules are left out, and no-break or
+zero-width characters become spaces (a non-breaking space made lid.176 score clearly Chinese
+text 0). An answer that is all code or all table is not judged. A side
 with fewer than ``min_chars`` letters (CJK characters count twice; "42", a bare code block) is
 not judged (language
 ``und``). Drop reasons:
@@ -25,7 +28,7 @@ from datamill.core.stats import StepStats
 from datamill.core.step import Filter, Resources, register
 from datamill.post.schema import prompt_text
 from datamill.steps.langid.fasttext_lid import UNDETERMINED, LanguageID, normalize_code
-from datamill.steps.post.sides import set_signals, strip_code, taught_answers
+from datamill.steps.post.sides import prose_only, set_signals, taught_answers
 
 SIDES = ("prompt", "response")
 #: lid.176 labels written in Han characters that it gives to short Mandarin text too
@@ -80,7 +83,7 @@ class PostLanguage(Filter):
             answers = taught_answers(rec)
             pairs = (("prompt", prompt_text(rec)), ("response", answers[-1][1] if answers else ""))
             for side, text in pairs:
-                text = strip_code(text)
+                text = prose_only(text)
                 if self._judgeable(text):
                     slots.append((i, side))
                     texts.append(text)

@@ -1,4 +1,16 @@
-"""``post_length``: bounds on the length of prompt and answers, in characters and in tokens.
+"""``post_length``: bounds on the length of prompt and answers, in width units and in tokens.
+
+``units`` says how a "char" bound counts: ``width`` (default) counts a CJK or full-width
+character as 2 and any other character as 1, so one bound means about the same amount of text
+in Chinese and in English ("李白是谁" is 8 units, "Who is Li Bai" 13; "谢谢" 4, "Thanks" 6);
+``chars`` counts code points, as before. The minimum prompt bound is measured on every user
+turn of the conversation (``min_prompt_scope: all_user``), so a "谢谢" or "继续" follow-up
+after a real first question is not a too-short prompt; the maximum is on the last user turn.
+
+``allow_short_answers`` (default on): an answer under the minimum is kept when it is a right
+kind of short answer for its prompt — a number, a yes/no word, an option letter of a
+multiple-choice prompt, a label the prompt offers, or the answer to a classification prompt
+(:mod:`datamill.post.short_answer`); the signal ``short_answer`` says which.
 
 The prompt is the last user turn; the answers are every response side's final assistant turn
 (an SFT's answer, both chosen and rejected, the completion, every ranked response); the total
@@ -15,11 +27,27 @@ Drop reasons: ``prompt_too_short``, ``prompt_too_long``, ``response_too_short``,
 
 from __future__ import annotations
 
+import unicodedata
+
 from datamill.core.record import Batch, Record
 from datamill.core.step import Filter, Resources, register
 from datamill.post.schema import prompt_text
-from datamill.post.validate import _token_sides, response_sides
+from datamill.post.short_answer import record_is_classification, short_answer_kind
+from datamill.post.walk import response_sides, token_sides as _token_sides
 from datamill.steps.post.sides import set_signals
+
+
+UNITS = ("width", "chars")
+PROMPT_SCOPES = ("all_user", "last_user")
+
+
+def text_width(text: str) -> int:
+    """Length with East Asian wide and full-width characters counted as 2 (CJK ideographs,
+    kana, hangul, full-width forms), every other character as 1."""
+    n = 0
+    for ch in text:
+        n += 2 if ch >= "\u1100" and unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return n
 
 
 def _bounds(lo, hi, name):
@@ -39,7 +67,16 @@ class PostLength(Filter):
                  min_response_chars: int = 1, max_response_chars: int | None = None,
                  min_prompt_tokens: int | None = None, max_prompt_tokens: int | None = None,
                  min_response_tokens: int | None = None, max_response_tokens: int | None = None,
-                 max_total_tokens: int | None = None, tokenizer: str | None = None):
+                 max_total_tokens: int | None = None, tokenizer: str | None = None,
+                 units: str = "width", min_prompt_scope: str = "all_user",
+                 allow_short_answers: bool = True):
+        if units not in UNITS:
+            raise ValueError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
+        if min_prompt_scope not in PROMPT_SCOPES:
+            raise ValueError(f"min_prompt_scope must be one of {', '.join(PROMPT_SCOPES)}, got {min_prompt_scope!r}")
+        self.units = units
+        self.min_prompt_scope = min_prompt_scope
+        self.allow_short_answers = allow_short_answers
         _bounds(min_prompt_chars, max_prompt_chars, "prompt_chars")
         _bounds(min_response_chars, max_response_chars, "response_chars")
         _bounds(min_prompt_tokens, max_prompt_tokens, "prompt_tokens")
@@ -96,17 +133,39 @@ class PostLength(Filter):
     def keep(self, record: Record) -> None | str:
         return self.keep_batch([record])[0]
 
+    def _length(self, text: str) -> int:
+        text = text.strip()
+        return text_width(text) if self.units == "width" else len(text)
+
+    def _short_ok(self, rec, prompt: str, answers: list[str], limit: int, lengths: list[int]) -> str | None:
+        """The short-answer kind when every answer under ``limit`` is a right short answer."""
+        if not self.allow_short_answers:
+            return None
+        is_cls = record_is_classification(rec)
+        kinds = [short_answer_kind(prompt, a, is_classification=is_cls)
+                 for a, n in zip(answers, lengths) if n < limit]
+        return kinds[0] if kinds and all(kinds) else None
+
     def _verdict(self, rec, prompt: str, answers: list[str], tok) -> None | str:
-        p_chars = len(prompt.strip())
-        r_chars = [len(a.strip()) for a in answers] or [0]
+        p_chars = self._length(prompt)
+        p_min = p_chars
+        if self.min_prompt_scope == "all_user" and self.min_prompt_chars:
+            from datamill.post.walk import prompt_key
+
+            p_min = self._length(prompt_key(rec, "all_user"))
+        r_chars = [self._length(a) for a in answers] or [0]
         sig = {"prompt_chars": p_chars, "response_chars": max(r_chars)}
         reason = None
-        if p_chars < (self.min_prompt_chars or 0):
+        if p_min < (self.min_prompt_chars or 0):
             reason = "prompt_too_short"
         elif self.max_prompt_chars is not None and p_chars > self.max_prompt_chars:
             reason = "prompt_too_long"
         elif min(r_chars) < (self.min_response_chars or 0):
-            reason = "response_too_short"
+            kind = self._short_ok(rec, prompt, answers, self.min_response_chars, r_chars)
+            if kind:
+                sig["short_answer"] = kind
+            else:
+                reason = "response_too_short"
         elif self.max_response_chars is not None and max(r_chars) > self.max_response_chars:
             reason = "response_too_long"
         if tok is not None:
@@ -120,7 +179,8 @@ class PostLength(Filter):
                     reason = "prompt_too_short"
                 elif self.max_prompt_tokens is not None and p_tok > self.max_prompt_tokens:
                     reason = "prompt_too_long"
-                elif self.min_response_tokens is not None and min(r_tok) < self.min_response_tokens:
+                elif (self.min_response_tokens is not None and min(r_tok) < self.min_response_tokens
+                      and not self._short_ok(rec, prompt, answers, self.min_response_tokens, list(r_tok))):
                     reason = "response_too_short"
                 elif self.max_response_tokens is not None and max(r_tok) > self.max_response_tokens:
                     reason = "response_too_long"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datamill.core.record import Record
 from datamill.core.step import Transform, register
-from datamill.post.validate import iter_messages
+from datamill.post.walk import iter_messages
 from datamill.steps.post.sides import set_signals
 from datamill.steps.safety.pii import (DEFAULT_EMAIL_REPLACEMENT, DEFAULT_IPV6_REPLACEMENT,
                                        PIIRedact)

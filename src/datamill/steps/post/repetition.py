@@ -13,6 +13,11 @@ fenced code blocks removed first (code legitimately repeats lines) and words spl
   twice) comes
   ``max_consecutive_repeats`` or more times in a row ("I like apple. I like apple. I like…").
 
+Not measured: fenced code, code-like lines and table rows or rules (``+---+``, ``| a | b |``:
+an ASCII table repeats its rule line by design); with ``honour_requests`` (default) an answer
+whose prompt asks for repetition ("repeat after me", "say it 3 times", "重复三遍") is not judged
+(signal ``repetition: {"requested": true}``).
+
 Defaults were set on the shared instruction and preference data: they drop about 0.15% of its
 answers, all visibly repetitive. Signals: ``repetition`` with the three values of the worst
 answer.
@@ -25,9 +30,22 @@ from collections import Counter
 
 from datamill.core.record import Record
 from datamill.core.step import Filter, register
-from datamill.steps.post.sides import set_signals, strip_code, taught_answers
+from datamill.post.schema import prompt_text
+from datamill.steps.post.sides import prose_only, set_signals, taught_answers
 from datamill.steps.quality.gopher import _dup_ngram_chars
 from datamill.text.words import is_punctuation, words
+
+#: the prompt asks for repetition: "repeat…", "say it 3 times", "重复三遍", "写五次"
+_ASKED = re.compile(
+    r"\brepeat|\brepetit|\bover and over|\bagain and again|\b(?:\d+|two|three|four|five|six|seven|"
+    r"eight|nine|ten|twenty|fifty|hundred) times\b|重复|复述|跟我说|[0-9一二两三四五六七八九十百]+\s*[遍次]",
+    re.I)
+
+
+def asked_to_repeat(prompt: str) -> bool:
+    """True when the prompt asks for repetition, so a repeating answer is what it wanted."""
+    return bool(_ASKED.search(prompt or ""))
+
 
 _UNITS = re.compile(r"[^\n.!?。！？]+[.!?。！？]*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -65,7 +83,7 @@ class RepetitionFilter(Filter):
     def __init__(self, ngram: int = 10, max_dup_ngram_frac: float | None = 0.3,
                  max_dup_line_frac: float | None = 0.3, max_consecutive_repeats: int | None = 3,
                  min_words: int = 20, min_unit_chars: int = 8, skip_code: bool = True,
-                 all_turns: bool = True, include_rejected: bool = False):
+                 all_turns: bool = True, include_rejected: bool = False, honour_requests: bool = True):
         if ngram < 1:
             raise ValueError(f"ngram must be >= 1, got {ngram}")
         for name, v in (("max_dup_ngram_frac", max_dup_ngram_frac), ("max_dup_line_frac", max_dup_line_frac)):
@@ -82,11 +100,12 @@ class RepetitionFilter(Filter):
         self.skip_code = skip_code
         self.all_turns = all_turns
         self.include_rejected = include_rejected
+        self.honour_requests = honour_requests
 
     def measure(self, text: str, language: str = "en") -> dict[str, float]:
         """``dup_ngram_frac``, ``dup_line_frac`` and ``max_run`` of one answer."""
-        if self.skip_code:
-            text = strip_code(text)
+        if self.skip_code:  # code and tables (ASCII or Markdown) repeat lines by nature
+            text = prose_only(text)
         out = {"dup_ngram_frac": 0.0, "dup_line_frac": 0.0, "max_run": 0}
         toks = tuple(w for w in words(text, language) if w.strip() and not is_punctuation(w))
         if len(toks) >= max(self.min_words, self.ngram + 1):
@@ -119,6 +138,9 @@ class RepetitionFilter(Filter):
 
     def keep(self, record: Record) -> None | str:
         worst = None
+        if self.honour_requests and asked_to_repeat(prompt_text(record)):
+            set_signals(record, repetition={"requested": True})
+            return None
         for field, text in taught_answers(record, all_turns=self.all_turns,
                                           include_rejected=self.include_rejected):
             if not text:

@@ -1,4 +1,6 @@
-"""Which text of a post-training record a cleaning step looks at.
+"""Which text of a post-training record a cleaning step looks at (the walkers live in
+:mod:`datamill.post.walk`; this module re-exports them for the steps, and adds
+:func:`strip_code` and :func:`set_signals`).
 
 * the **prompt**: the last user turn (:func:`datamill.post.schema.prompt_text`), or every user
   turn, or the whole prompt side with roles (:func:`prompt_key`);
@@ -14,72 +16,50 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from datamill.post.schema import prompt_text
-from datamill.post.validate import message_text
-
-PROMPT_MODES = ("last_user", "all_user", "full")
+from datamill.post.walk import PROMPT_MODES, prompt_key, taught_answers  # noqa: F401  (re-exported)
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
-
-
-def prompt_key(record: dict, mode: str = "last_user") -> str:
-    """The prompt as one string: the last user turn, every user turn, or the full prompt side
-    (system, user, earlier assistant and tool turns, with their roles)."""
-    if mode == "last_user":
-        return prompt_text(record)
-    msgs = record.get("messages") or []
-    if record.get("kind", "sft") == "sft":  # the final assistant answer is not prompt
-        end = len(msgs)
-        while end and isinstance(msgs[end - 1], dict) and msgs[end - 1].get("role") == "assistant":
-            end -= 1
-        msgs = msgs[:end]
-    if mode == "all_user":
-        return "\n".join(m.get("content") or "" for m in msgs
-                         if isinstance(m, dict) and m.get("role") == "user")
-    if mode == "full":
-        return "\n".join(f"{m.get('role')}: {message_text(m)}" for m in msgs if isinstance(m, dict))
-    raise ValueError(f"prompt mode must be one of {', '.join(PROMPT_MODES)}, not {mode!r}")
-
-
-def _assistant_turns(msgs: Any, name: str, all_turns: bool) -> list[tuple[str, str]]:
-    if not isinstance(msgs, list):
-        return []
-    found = [(f"{name}[{i}].content", m.get("content") or "") for i, m in enumerate(msgs)
-             if isinstance(m, dict) and m.get("role") == "assistant"
-             and isinstance(m.get("content") or "", str)]
-    return found if all_turns else found[-1:]
-
-
-def taught_answers(record: dict, *, all_turns: bool = False,
-                   include_rejected: bool = False) -> list[tuple[str, str]]:
-    """``(field, text)`` of the assistant answers a record teaches (see the module doc)."""
-    kind = record.get("kind", "sft")
-    if kind == "sft":
-        return _assistant_turns(record.get("messages"), "messages", all_turns)
-    if kind == "preference":
-        out = _assistant_turns(record.get("chosen"), "chosen", all_turns)
-        if include_rejected:
-            out += _assistant_turns(record.get("rejected"), "rejected", all_turns)
-        return out
-    if kind == "kto":
-        if record.get("label") is True or include_rejected:
-            return _assistant_turns(record.get("completion"), "completion", all_turns)
-        return []
-    if kind == "ranking":
-        responses = record.get("responses") or []
-        order = sorted(range(len(responses)),
-                       key=lambda i: (responses[i].get("rank", 1 << 30) if isinstance(responses[i], dict) else 1 << 30, i))
-        out = []
-        for i in order if include_rejected else order[:1]:
-            r = responses[i]
-            if isinstance(r, dict):
-                out += _assistant_turns(r.get("messages"), f"responses[{i}].messages", all_turns)
-        return out
-    return []
 
 
 def strip_code(text: str) -> str:
     """``text`` without fenced code blocks (code repeats itself and confuses language ID)."""
     return _FENCE.sub(" ", text) if "```" in text else text
+
+
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^\s*[^|\n]*(?:\|[^|\n]*){2,}$")
+_TABLE_RULE = re.compile(r"^\s*[+|:=\-\s]{3,}$")
+_CODE_START = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import |return\b|if \(|for \(|while \(|#include|"
+    r"public |private |static |const |let |var |function\b|print\(|console\.|SELECT |INSERT |"
+    r"\$ |>>> |<\/?[a-zA-Z][^>]*>$)")
+_CODE_END = re.compile(r"[;{}]\s*$|^\s*[})\]]+[;,]?\s*$")
+_SYMBOLS = re.compile(r"[{}()\[\];=<>_$\\/*+&|^%#@`]")
+_NBSP_ZW = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u200b": None,
+                          "\ufeff": None, "\u2060": None})
+
+
+def is_code_line(line: str) -> bool:
+    """A line that looks like program code or a shell/REPL line rather than prose."""
+    t = line.strip()
+    if not t:
+        return False
+    if line.startswith(("    ", "\t")) or _CODE_START.match(t) or _CODE_END.search(t):
+        return True
+    letters = sum(ch.isalpha() for ch in t)
+    return len(t) >= 6 and len(_SYMBOLS.findall(t)) >= max(3, 0.15 * len(t)) and letters < 0.6 * len(t)
+
+
+def is_table_line(line: str) -> bool:
+    """A Markdown or ASCII table row or rule (``| a | b |``, ``+---+---+``, ``|---|:--:|``)."""
+    return bool(_TABLE_ROW.match(line) or (("-" in line or "=" in line) and _TABLE_RULE.match(line)))
+
+
+def prose_only(text: str) -> str:
+    """``text`` without code (fenced blocks and code-like lines), tables and no-break or
+    zero-width characters: what language ID and repetition checks should look at."""
+    text = strip_code(text).translate(_NBSP_ZW)
+    if "\n" not in text and not is_table_line(text) and not is_code_line(text):
+        return text
+    return "\n".join(l for l in text.split("\n") if not is_table_line(l) and not is_code_line(l))
 
 
 def set_signals(record: dict, **values: Any) -> None:

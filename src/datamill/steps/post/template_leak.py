@@ -24,7 +24,7 @@ import re
 
 from datamill.core.record import Record
 from datamill.core.step import Filter, register
-from datamill.post.validate import iter_messages
+from datamill.post.walk import iter_messages
 from datamill.steps.post.sides import set_signals
 
 TEMPLATE_PATTERNS = [
