@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import keyword
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,10 @@ def build_step(cls: type[Step], params: dict[str, Any], *, path: str | None = No
 
     param_lines = param_lines or {}
     spec = step_parameters(cls)
+    # a parameter named by a Python keyword (``in``) is spelt with a trailing ``_`` in Python
+    params = {(f"{k}_" if keyword.iskeyword(k) and f"{k}_" in spec else k): v for k, v in params.items()}
+    param_lines = {(f"{k}_" if keyword.iskeyword(k) and f"{k}_" in spec else k): v
+                   for k, v in param_lines.items()}
     for key in params:
         if key not in spec:
             hint = difflib.get_close_matches(key, spec, n=1)
@@ -225,7 +230,8 @@ def recipe_to_yaml(recipe: Recipe) -> str:
     doc: dict[str, Any] = {"name": recipe.name}
     if recipe.description:
         doc["description"] = recipe.description
-    doc["steps"] = [{s.name: s.params} for s in recipe.steps]
+    doc["steps"] = [{s.name: {(k[:-1] if keyword.iskeyword(k[:-1]) else k): v for k, v in s.params.items()}}
+                     for s in recipe.steps]
     if recipe.output:
         doc["output"] = recipe.output
     if recipe.input:

@@ -1,0 +1,1 @@
+"""Generic decisions on stored signals (``signal_filter``)."""
