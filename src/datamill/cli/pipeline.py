@@ -26,19 +26,28 @@ from datamill.core.errors import DatamillError, friendly_errors
 @click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/dropped/.")
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--set", "overrides", multiple=True, metavar="STEP.PARAM=VALUE",
+              help="Override a step parameter (or llm.KEY for the recipe's llm block), validated like "
+                   "the recipe; repeatable. Example: --set self_instruct.num_instructions=30")
 @friendly_errors
-def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet):
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, overrides):
     """Run RECIPE (a YAML file) over the inputs into OUTPUT.
 
     A killed run resumes when started again with the same arguments: finished shards are
-    skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE).run(inputs, output)`.
+    skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE, overrides).run(inputs, output)`.
     """
     from datamill.core.pipeline import Pipeline
     from datamill.report.summary import format_summary
 
     if address and executor != "ray":
         raise DatamillError("--address is for --executor ray")
-    pipeline = Pipeline.from_recipe(recipe)
+    from datamill.core.recipe import parse_overrides
+
+    pipeline = Pipeline.from_recipe(recipe, parse_overrides(overrides))
+    for step in pipeline.steps:  # LLM steps check their endpoint before anything runs
+        preflight = getattr(step, "preflight", None)
+        if callable(preflight):
+            preflight()
     stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
                          keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet)
     if not quiet:
