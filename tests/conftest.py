@@ -59,3 +59,7 @@ def shared_data() -> Path:
     if not path.exists():
         pytest.fail(f"shared data not found at {path} (set DATAMILL_SHARED_DATA)")
     return path
+
+
+# a real llama.cpp server for the LLM tests (session-scoped), and a counting proxy in front of it
+from llm_server import llm_proxy, llm_server, llm_settings  # noqa: E402,F401

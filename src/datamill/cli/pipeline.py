@@ -45,19 +45,28 @@ def parse_size(value: str | int) -> int:
 @click.option("--split-size", default="1GB", show_default=True, callback=lambda ctx, p, v: parse_size(v),
               help="Cut input files larger than this into several tasks (JSONL by line, WARC by record, "
                    "Parquet by row group), e.g. 256MB; 0 never cuts.")
+@click.option("--set", "overrides", multiple=True, metavar="STEP.PARAM=VALUE",
+              help="Override a step parameter (or llm.KEY for the recipe's llm block), validated like "
+                   "the recipe; repeatable. Example: --set self_instruct.num_instructions=30")
 @friendly_errors
-def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, split_size):
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, split_size, overrides):
     """Run RECIPE (a YAML file) over the inputs into OUTPUT.
 
     A killed run resumes when started again with the same arguments: finished shards are
-    skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE).run(inputs, output)`.
+    skipped. Python twin: `datamill.Pipeline.from_recipe(RECIPE, overrides).run(inputs, output)`.
     """
     from datamill.core.pipeline import Pipeline
     from datamill.report.summary import failure, format_summary
 
     if address and executor != "ray":
         raise DatamillError("--address is for --executor ray")
-    pipeline = Pipeline.from_recipe(recipe)
+    from datamill.core.recipe import parse_overrides
+
+    pipeline = Pipeline.from_recipe(recipe, parse_overrides(overrides))
+    for step in pipeline.steps:  # LLM steps check their endpoint before anything runs
+        preflight = getattr(step, "preflight", None)
+        if callable(preflight):
+            preflight()
     stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
                          keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet,
                          split_bytes=split_size)

@@ -81,9 +81,10 @@ def _output_format(path, fmt):
 @click.option("--budget-tokens", type=click.IntRange(0), default=None,
               help="Keep at most N tokens (records rendered as text, counted with --tokenizer).")
 @click.option("--method", default="kcenter", show_default=True,
-              type=click.Choice(["kcenter", "random", "cluster", "deita", "quality"]),
+              type=click.Choice(["kcenter", "random", "cluster", "deita", "quality", "ifd"]),
               help="kcenter: cover the prompt space; cluster: k-means balanced; deita: quality × complexity "
-                   "minus near neighbours; quality: best scores; random: baseline.")
+                   "minus near neighbours; quality: best scores; ifd: highest instruction-following "
+                   "difficulty (signal from the ifd_score step); random: baseline.")
 @click.option("--quality-model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A model from `datamill quality-model train` to score quality.")
 @click.option("--quality-keys", default=None, help="Comma-separated signal/rating names to use as quality.")

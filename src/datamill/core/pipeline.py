@@ -57,10 +57,11 @@ class Pipeline:
                 step._label = f"{step.name}#{seen[step.name]}"
 
     @classmethod
-    def from_recipe(cls, path: str) -> "Pipeline":
+    def from_recipe(cls, path: str, overrides: dict[str, Any] | None = None) -> "Pipeline":
+        """``overrides``: ``{"STEP.PARAM": value}`` (``datamill run --set``), validated like the recipe."""
         from datamill.core.recipe import load_recipe
 
-        recipe = load_recipe(path)
+        recipe = load_recipe(path, overrides)
         return cls(recipe.steps, name=recipe.name,
                    output_format=recipe.output.get("format", "jsonl"),
                    compression=recipe.output.get("compression", "gz"),

@@ -10,6 +10,12 @@ A recipe maps one-to-one onto the Python API::
 
 Every problem (unknown step, unknown or missing parameter, wrong type, bad YAML) is reported as a
 :class:`RecipeError` naming the recipe file and line.
+
+A recipe-level ``llm:`` mapping (endpoint settings, see :mod:`datamill.llm.config`) is merged
+under the ``llm`` parameter of every step that has one; a step's own ``llm:`` keys win.
+``overrides`` (``datamill run --set STEP.PARAM=VALUE``) replace parameters before validation, so
+they are checked exactly like the recipe: ``STEP`` is a step label (``name`` or ``name#2``),
+``llm.KEY`` sets the recipe-level block, ``STEP.PARAM.KEY`` one key of a mapping parameter.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import yaml
 from datamill.core.errors import RecipeError
 from datamill.core.step import REGISTRY, Step
 
-TOP_LEVEL = {"name", "description", "steps", "output", "input"}
+TOP_LEVEL = {"name", "description", "steps", "output", "input", "llm"}
 OUTPUT_KEYS = {"format": str, "compression": str}
 INPUT_KEYS = {"format": str, "text_field": str, "id_field": str, "records": str}
 
@@ -39,6 +45,7 @@ class Recipe:
     output: dict[str, Any] = field(default_factory=dict)
     input: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
+    llm: dict[str, Any] = field(default_factory=dict)
 
 
 def load_steps_registry() -> None:
@@ -54,8 +61,39 @@ def _mapping(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     return {k.value: (k, v) for k, v in node.value}
 
 
-def parse_recipe(text: str, path: str | None = None) -> Recipe:
+def parse_overrides(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["self_instruct.num_instructions=30", ...]`` -> ``{"self_instruct.num_instructions": 30}``;
+    values are read as YAML scalars/lists (``30`` is an int, ``[a, b]`` a list)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or "." not in key or not key.split(".", 1)[1]:
+            raise RecipeError(f"--set {pair!r}: expected STEP.PARAM=VALUE (for example "
+                              f"self_instruct.num_instructions=30)")
+        try:
+            out[key] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def _apply_override(params: dict[str, Any], dotted: list[str], value: Any) -> None:
+    target = params
+    for part in dotted[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {} if nxt is None else nxt
+            if not isinstance(nxt, dict):
+                raise ValueError(f"{part!r} is not a mapping")
+            target[part] = nxt
+        target = nxt
+    target[dotted[-1]] = value
+
+
+def parse_recipe(text: str, path: str | None = None, overrides: dict[str, Any] | None = None) -> Recipe:
     load_steps_registry()
+    overrides = dict(overrides or {})
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -76,16 +114,34 @@ def parse_recipe(text: str, path: str | None = None) -> Recipe:
     steps_node = top["steps"][1]
     if not isinstance(steps_node, yaml.SequenceNode):
         raise RecipeError("'steps' must be a list", path, _line(steps_node))
+    llm_block: dict[str, Any] = {}
+    if "llm" in top:
+        node = top["llm"][1]
+        if not isinstance(node, yaml.MappingNode):
+            raise RecipeError("'llm' must be a mapping of endpoint settings (base_url, model, ...)",
+                              path, _line(node))
+        llm_block = yaml.safe_load(yaml.serialize(node)) or {}
+    for key in [k for k in overrides if k.split(".", 1)[0] == "llm"]:
+        _apply_override(llm_block, key.split(".")[1:], overrides.pop(key))
     steps = []
     labels: dict[str, int] = {}
     for item in steps_node.value:
-        step = build_step_from_node(item, path)
-        n = labels.get(step.name, 0)
-        labels[step.name] = n + 1
+        name = _step_name(item)
+        n = labels.get(name, 0)
+        labels[name] = n + 1
+        label = f"{name}#{n + 1}" if n else name
+        mine = {k[len(label) + 1:]: v for k, v in overrides.items() if k.startswith(label + ".")}
+        for k in [k for k in overrides if k.startswith(label + ".")]:
+            del overrides[k]
+        step = build_step_from_node(item, path, llm_defaults=llm_block, overrides=mine)
         if n:
-            step._label = f"{step.name}#{n + 1}"
+            step._label = label
         steps.append(step)
-    recipe = Recipe(steps=steps, path=path)
+    if overrides:
+        known = ", ".join(["llm"] + [s.label for s in steps])
+        raise RecipeError(f"--set {next(iter(overrides))}: no step labelled "
+                          f"{next(iter(overrides)).split('.', 1)[0]!r} in this recipe; labels: {known}", path)
+    recipe = Recipe(steps=steps, path=path, llm=llm_block)
     if "name" in top:
         recipe.name = str(yaml.safe_load(yaml.serialize(top["name"][1])))
     if "description" in top:
@@ -131,7 +187,16 @@ def _check_output(recipe: Recipe, path: str | None, top: dict) -> None:
         raise RecipeError(f"output compression {comp!r}: expected one of {sorted(COMPRESSIONS)}", path, line)
 
 
-def build_step_from_node(item: yaml.Node, path: str | None) -> Step:
+def _step_name(item: yaml.Node) -> str:
+    if isinstance(item, yaml.ScalarNode):
+        return str(item.value)
+    if isinstance(item, yaml.MappingNode) and len(item.value) == 1:
+        return str(item.value[0][0].value)
+    return ""
+
+
+def build_step_from_node(item: yaml.Node, path: str | None, *, llm_defaults: dict[str, Any] | None = None,
+                         overrides: dict[str, Any] | None = None) -> Step:
     if isinstance(item, yaml.ScalarNode):
         name, params_node, name_node = item.value, None, item
     elif isinstance(item, yaml.MappingNode) and len(item.value) == 1:
@@ -152,6 +217,18 @@ def build_step_from_node(item: yaml.Node, path: str | None) -> Step:
         for knode, vnode in params_node.value:
             params[knode.value] = yaml.safe_load(yaml.serialize(vnode))
             lines[knode.value] = _line(knode)
+    if llm_defaults and "llm" in step_parameters(cls):
+        own = params.get("llm")
+        if own is not None and not isinstance(own, dict):
+            raise RecipeError(f"step {name!r}, parameter 'llm': expected a mapping of endpoint settings",
+                              path, lines.get("llm", _line(name_node)))
+        params["llm"] = {**llm_defaults, **(own or {})}
+    for key, value in (overrides or {}).items():
+        try:
+            _apply_override(params, key.split("."), value)
+        except ValueError as exc:
+            raise RecipeError(f"--set {name}.{key}: {exc}", path, _line(name_node)) from None
+        lines.setdefault(key.split(".")[0], _line(name_node))
     return build_step(cls, params, path=path, line=_line(name_node), param_lines=lines)
 
 
@@ -212,7 +289,7 @@ def _type_name(hint: Any) -> str:
     return text or str(hint).replace("typing.", "")
 
 
-def load_recipe(path: str) -> Recipe:
+def load_recipe(path: str, overrides: dict[str, Any] | None = None) -> Recipe:
     import fsspec
 
     try:
@@ -222,7 +299,7 @@ def load_recipe(path: str) -> Recipe:
         raise RecipeError("recipe file not found", path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"cannot read recipe: {exc}", path) from None
-    return parse_recipe(text, path)
+    return parse_recipe(text, path, overrides)
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:
@@ -236,4 +313,6 @@ def recipe_to_yaml(recipe: Recipe) -> str:
         doc["output"] = recipe.output
     if recipe.input:
         doc["input"] = recipe.input
+    if recipe.llm:
+        doc["llm"] = recipe.llm
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

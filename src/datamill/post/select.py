@@ -527,6 +527,11 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
     (:func:`quality_scores`). ``n_clusters``: k-means clusters (for ``cluster`` and for the
     explanations; default √budget, at most 256). ``min_distance``: the Deita threshold.
     """
+    if method == "ifd":  # instruction-following difficulty from stored signals: post/select_ifd.py
+        from datamill.post.select_ifd import select_ifd
+
+        return select_ifd(records, budget, budget_tokens=budget_tokens, token_counts=token_counts,
+                          count_tokens=count_tokens)
     if method not in METHODS:
         raise SelectionError(f"unknown selection method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()

@@ -32,6 +32,14 @@ STEP_MODULES = [
     "datamill.steps.post.template_leak",
     "datamill.steps.post.repetition",
     "datamill.steps.post.relevance",
+    "datamill.steps.llm.self_instruct",
+    "datamill.steps.llm.evol",
+    "datamill.steps.llm.generate",
+    "datamill.steps.llm.judge",
+    "datamill.steps.llm.preference",
+    "datamill.steps.llm.distill",
+    "datamill.steps.llm.rewrite",
+    "datamill.steps.llm.ifd",
 ]
 
 for _module in STEP_MODULES:
