@@ -26,8 +26,13 @@ from datamill.core.errors import DatamillError, friendly_errors
 @click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/dropped/.")
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--register", default=None, metavar="NAME",
+              help="Then commit OUTPUT as the next version of NAME in the catalog, with its lineage (docs/catalog.md).")
+@click.option("--catalog", "catalog_root", default=None, metavar="ROOT",
+              help="Catalog root for --register [$DATAMILL_CATALOG or ./datamill-catalog].")
 @friendly_errors
-def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet):
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, register,
+        catalog_root):
     """Run RECIPE (a YAML file) over the inputs into OUTPUT.
 
     A killed run resumes when started again with the same arguments: finished shards are
@@ -38,11 +43,17 @@ def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwr
 
     if address and executor != "ray":
         raise DatamillError("--address is for --executor ray")
+    if catalog_root:  # catalog://NAME@V inputs resolve in this catalog too
+        os.environ["DATAMILL_CATALOG"] = catalog_root
     pipeline = Pipeline.from_recipe(recipe)
     stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
                          keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet)
     if not quiet:
         click.echo(format_summary(stats))
+    if register:
+        from datamill.cli.catalog import register_output
+
+        register_output(register, output, root=catalog_root, recipe=recipe, inputs=list(inputs), quiet=quiet)
 
 
 @main.command()
