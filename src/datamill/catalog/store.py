@@ -56,9 +56,11 @@ class Version:
 
 
 class Catalog:
-    def __init__(self, root: str | None = None, storage_options: dict[str, str] | None = None):
+    def __init__(self, root: str | None = None, storage_options: dict[str, str] | None = None,
+                 target_file_size: int | None = None):
         self.root = (root or default_root()).rstrip("/")
         self.storage_options = storage_options
+        self.target_file_size = target_file_size  # bytes per Parquet file (Delta's default: ~100 MB)
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root)
 
     # -- paths ---------------------------------------------------------------------------------
@@ -252,6 +254,7 @@ class Catalog:
         try:
             write_deltalake(uri, table, mode="overwrite", schema_mode="overwrite",
                             writer_properties=WriterProperties(compression="ZSTD"),
+                            target_file_size=self.target_file_size,
                             commit_properties=props, storage_options=self.storage_options)
         except CommitFailedError as exc:
             raise DatamillError(f"{name}: another writer committed at the same time and retries ran out "
