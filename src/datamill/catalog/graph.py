@@ -41,7 +41,7 @@ def lineage_graph(catalog: Catalog, ref: str, max_depth: int = 20) -> dict[str, 
             edges.append((key, parent))
         return key
 
-    root = visit(ref, 0)
+    root = visit(catalog.version(ref).ref, 0)  # a root that does not exist is an error, not a node
     return {"root": root, "nodes": nodes, "edges": edges}
 
 
