@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "datamill.cli.post",
     "datamill.cli.annotate",
     "datamill.cli.catalog",
+    "datamill.cli.report",
 ]
 
 for _module in COMMAND_MODULES:
