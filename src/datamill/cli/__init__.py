@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "datamill.cli.annotate",
     "datamill.cli.catalog",
     "datamill.cli.report",
+    "datamill.cli.flywheel",
 ]
 
 for _module in COMMAND_MODULES:
