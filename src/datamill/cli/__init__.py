@@ -15,6 +15,9 @@ COMMAND_MODULES = [
     "datamill.cli.post",
     "datamill.cli.annotate",
     "datamill.cli.llm",
+    "datamill.cli.catalog",
+    "datamill.cli.report",
+    "datamill.cli.flywheel",
 ]
 
 for _module in COMMAND_MODULES:

@@ -48,8 +48,13 @@ def parse_size(value: str | int) -> int:
 @click.option("--set", "overrides", multiple=True, metavar="STEP.PARAM=VALUE",
               help="Override a step parameter (or llm.KEY for the recipe's llm block), validated like "
                    "the recipe; repeatable. Example: --set self_instruct.num_instructions=30")
+@click.option("--register", default=None, metavar="NAME",
+              help="Then commit OUTPUT as the next version of NAME in the catalog, with its lineage (docs/catalog.md).")
+@click.option("--catalog", "catalog_root", default=None, metavar="ROOT",
+              help="Catalog root for --register [$DATAMILL_CATALOG or ./datamill-catalog].")
 @friendly_errors
-def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, split_size, overrides):
+def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwrite, quiet, split_size, overrides,
+        register, catalog_root):
     """Run RECIPE (a YAML file) over the inputs into OUTPUT.
 
     A killed run resumes when started again with the same arguments: finished shards are
@@ -60,6 +65,8 @@ def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwr
 
     if address and executor != "ray":
         raise DatamillError("--address is for --executor ray")
+    if catalog_root:  # catalog://NAME@V inputs resolve in this catalog too
+        os.environ["DATAMILL_CATALOG"] = catalog_root
     from datamill.core.recipe import parse_overrides
 
     pipeline = Pipeline.from_recipe(recipe, parse_overrides(overrides))
@@ -76,6 +83,10 @@ def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwr
     if why:
         click.echo(f"datamill: error: {why}", err=True)
         sys.exit(1)
+    if register:
+        from datamill.cli.catalog import register_output
+
+        register_output(register, output, root=catalog_root, recipe=recipe, inputs=list(inputs), quiet=quiet)
 
 
 @main.command()

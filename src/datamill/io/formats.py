@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import fsspec
 
@@ -64,6 +64,23 @@ def _files_in_dir(fs, path: str) -> list[str]:
     return sorted(out)
 
 
+# Schemes that name a dataset rather than files (``catalog://NAME@V``): a higher layer registers
+# a resolver that turns such an input into the files it stands for, so io never imports it.
+URI_RESOLVERS: dict[str, Callable[[str], list[str]]] = {}
+
+
+def register_uri_resolver(scheme: str, resolver: Callable[[str], list[str]]) -> None:
+    """Let inputs ``SCHEME://...`` stand for the files ``resolver(uri)`` returns."""
+    URI_RESOLVERS[scheme] = resolver
+
+
+def resolve_input(spec: str) -> list[str]:
+    """The paths an input stands for: itself, or what a registered resolver returns."""
+    scheme = spec.split("://", 1)[0] if "://" in spec else None
+    resolver = URI_RESOLVERS.get(scheme) if scheme else None
+    return list(resolver(spec)) if resolver else [spec]
+
+
 def discover(inputs: list[str], input_format: str | None = None) -> list[Shard]:
     """Expand files, directories (recursively) and globs into shards, in a stable order.
 
@@ -71,7 +88,7 @@ def discover(inputs: list[str], input_format: str | None = None) -> list[Shard]:
     matches nothing is an :class:`InputError`.
     """
     found: list[tuple[str, int]] = []
-    for spec in inputs:
+    for spec in (p for given in inputs for p in resolve_input(given)):
         fs, path = fsspec.core.url_to_fs(spec)
         protocol = spec.split("://", 1)[0] + "://" if "://" in spec else ""
         if any(ch in path for ch in "*?["):
