@@ -18,6 +18,7 @@ import orjson
 
 from datamill.core.errors import DatamillError, InputError
 from datamill.io.formats import discover
+from datamill.io.layout import find_stats
 
 CHUNK = 50_000
 
@@ -40,8 +41,8 @@ def inspect_source(path: str) -> Source:
         raise InputError(f"{path!r}: no such file or directory")
     run_json = f"{p.rstrip('/')}/.datamill/run.json"
     if fs.isdir(p) and fs.exists(run_json):
-        stats_path = f"{p.rstrip('/')}/stats.json"
-        if not fs.exists(stats_path):
+        stats_path = find_stats(p)
+        if stats_path is None:
             raise DatamillError(f"{path}: this run has not finished (no stats.json); finish or resume it first")
         with fs.open(stats_path, "rb") as fh:
             stats = orjson.loads(fh.read())

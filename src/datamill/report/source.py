@@ -41,13 +41,15 @@ def _sample(table, limit: int, seed: int):
 
 
 def _dropped_examples(path: str, per_reason: int) -> dict[str, list[dict[str, Any]]]:
-    """Up to ``per_reason`` dropped records per (step, reason), from OUTPUT/dropped/."""
+    """Up to ``per_reason`` dropped records per (step, reason), from the run's dropped/ folder."""
     from datamill.io.readers import _open_lines
 
+    from datamill.io.layout import find_dropped_dir
+
     fs, p = fsspec.core.url_to_fs(path)
-    folder = f"{p.rstrip('/')}/dropped"
     out: dict[str, list[dict[str, Any]]] = {}
-    if not fs.exists(folder):
+    folder = find_dropped_dir(p)
+    if folder is None:
         return out
     for file in sorted(fs.ls(folder, detail=False)):
         if os.path.basename(file).startswith("."):
