@@ -59,7 +59,7 @@ def inspect_source(path: str) -> Source:
 
 def _rows(path: str):
     """Rows of a JSON Lines or JSON-array file; a bad line is an error naming file and line."""
-    from datamill.io.readers import _open_lines
+    from datamill.io.lines import open_lines
 
     lower = path.lower()
     if lower.endswith(".json"):
@@ -75,7 +75,7 @@ def _rows(path: str):
                     raise InputError(f"{path}: item {i}: expected a JSON object, got {type(row).__name__}")
                 yield row
             return
-    for line_no, raw in enumerate(_open_lines(path), 1):
+    for line_no, raw in enumerate(open_lines(path), 1):
         if not raw.strip():
             continue
         try:

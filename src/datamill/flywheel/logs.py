@@ -140,14 +140,14 @@ def parse_event(obj: Any, where: str, batch: LogBatch) -> None:
 
 def read_logs(paths: list[str]) -> LogBatch:
     """Every event of the log files under ``paths``; bad lines quarantined with file:line."""
-    from datamill.io.readers import _open_lines
+    from datamill.io.lines import open_lines
 
     files = [s.path for s in discover(list(paths)) if s.format == "jsonl"]
     if not files:
         raise InputError(f"{', '.join(paths)}: no JSON Lines log files found")
     batch = LogBatch(files=files)
     for path in files:
-        for line_no, raw in enumerate(_open_lines(path), 1):
+        for line_no, raw in enumerate(open_lines(path), 1):
             if not raw.strip():
                 continue
             batch.lines += 1

@@ -169,3 +169,11 @@ def _skip_line(raw: IO[bytes]) -> int:
             raw.seek(-(len(chunk) - j - 1), 1)
             return n + j + 1
         n += len(chunk)
+
+
+def open_lines(path: str) -> Iterator[bytes]:
+    """The lines of a plain, .gz or .zst file, as bytes (each with its ``\\n``): for readers of
+    side files (logs, dropped records) that count lines themselves. Truncated or corrupt
+    compressed data raises :class:`TruncatedError`/:class:`CorruptError` after the last good line."""
+    for _, line in iter_lines(path):
+        yield line

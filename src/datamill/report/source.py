@@ -42,7 +42,7 @@ def _sample(table, limit: int, seed: int):
 
 def _dropped_examples(path: str, per_reason: int) -> dict[str, list[dict[str, Any]]]:
     """Up to ``per_reason`` dropped records per (step, reason), from the run's dropped/ folder."""
-    from datamill.io.readers import _open_lines
+    from datamill.io.lines import open_lines
 
     from datamill.io.layout import find_dropped_dir
 
@@ -54,7 +54,7 @@ def _dropped_examples(path: str, per_reason: int) -> dict[str, list[dict[str, An
     for file in sorted(fs.ls(folder, detail=False)):
         if os.path.basename(file).startswith("."):
             continue
-        for raw in _open_lines(file):
+        for raw in open_lines(file):
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError:
