@@ -78,5 +78,5 @@ def test_cli_round_on_simulated_log_with_cleaning(tmp_path, shared_data, monkeyp
     assert "quarantined 3 lines" in r.output and "registered fw-sft@0" in r.output
     summary = orjson.loads((tmp_path / "round1" / "flywheel.json").read_bytes())
     assert summary["clean"]["sft"]["out"] > 0 and summary["records"]["preference"] > 0
-    stats = orjson.loads((tmp_path / "round1" / "clean" / "sft" / "stats.json").read_bytes())
+    stats = orjson.loads((tmp_path / "round1" / "clean" / "sft" / ".datamill" / "stats.json").read_bytes())
     assert [s["step"] for s in stats["steps"]][:3] == ["post_validate", "template_leak_filter", "post_pii"]
