@@ -105,7 +105,10 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread while it
+# is open, which breaks asyncio.run() in later test modules and any other Playwright instance
+# (the report's browser tests); closing it with its module leaves the rest of the suite alone.
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python package only)")
     with sync_api.sync_playwright() as pw:

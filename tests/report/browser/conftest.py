@@ -32,7 +32,10 @@ def report_chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread while it
+# is open, which breaks asyncio.run() in later test modules and any other Playwright instance
+# (the report's browser tests); closing it with its module leaves the rest of the suite alone.
+@pytest.fixture(scope="module")
 def report_browser(report_chromium):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python package only)")
     with sync_api.sync_playwright() as pw:
