@@ -17,6 +17,19 @@ ZH_PAGE = ("<html><head><title>公园散步</title></head><body><p>今天天气�
            + "</body></html>")
 
 
+@pytest.fixture(autouse=True, params=["isal", "zlib"])
+def inflate(request, monkeypatch):
+    """Every case with ISA-L's inflate (when installed) and with the standard zlib fallback."""
+    import zlib
+
+    if request.param == "zlib":
+        monkeypatch.setattr("datamill.io.lines.inflate", zlib)
+        monkeypatch.setattr("datamill.io.warc_frames._zlib", zlib)
+    else:
+        pytest.importorskip("isal")
+    return request.param
+
+
 def _page(i: int) -> str:
     if i % 2:
         return ZH_PAGE.replace("公园", f"公园{i}号")

@@ -18,7 +18,7 @@ from datamill.core.record import Record
 from datamill.core.stats import ReadStats
 from datamill.io.formats import Shard
 from datamill.io.lines import CorruptError, TruncatedError, iter_lines
-from datamill.io.warc_frames import Broken, header, iter_frames, parse_headers
+from datamill.io.warc_frames import Broken, header, iter_frames
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
@@ -111,6 +111,9 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
     return bytes_to_str(body, detected), f"{detected} (detected)"
 
 
+_HTTP_CTYPE = re.compile(rb"\ncontent-type[ \t]*:[ \t]*([^\r\n]*)", re.I)
+
+
 def _http(block: bytes) -> tuple[int | None, str, str | None, bytes]:
     """(status, content type, charset, body) of an HTTP response block."""
     end = block.find(b"\r\n\r\n", 0, 65536)
@@ -126,7 +129,8 @@ def _http(block: bytes) -> tuple[int | None, str, str | None, bytes]:
         status = int(status_line[1])
     except (IndexError, ValueError):
         status = None
-    ctype_raw = header(parse_headers(head), "Content-Type") or ""
+    m = _HTTP_CTYPE.search(head)  # the first Content-Type header (as fastwarc and warcio read it)
+    ctype_raw = m.group(1).decode("latin-1").strip() if m else ""
     mime, _, params = ctype_raw.partition(";")
     charset = None
     for param in params.split(";"):
