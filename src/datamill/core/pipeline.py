@@ -82,6 +82,8 @@ class Pipeline:
             raise DatamillError(f"split_bytes must be >= 0 (0: never split), not {split_bytes}")
         files = discover(list(inputs), self.input_format)
         content = {s.path: content_fingerprint(s.path) for s in files if s.format in READABLE}
+        if self.records is not None:  # post-training files are read whole (datamill.post.formats)
+            split_bytes = None
         shards = split_shards(files, split_bytes)
         return RunPlan(steps=self.steps, shards=shards, output=output, output_format=self.output_format,
                        compression=self.compression, text_field=self.text_field, id_field=self.id_field, records=self.records,
