@@ -255,3 +255,32 @@ def test_unreadable_file_is_a_permission_error_not_corrupt(tmp_path, monkeypatch
         monkeypatch.setattr("datamill.io.lines.fsspec.open", locked)
     records, _, q = _read(path)
     assert records == [] and [e["kind"] for e in q.entries] == ["permission_denied"]
+
+
+def test_record_above_the_size_limit_is_skipped(tmp_path):
+    from datamill.io.warc_frames import Broken, Frame, iter_frames
+
+    path = tmp_path / "big.warc"
+    offsets = _warc(path, [_record(0), _record(1, body=("<p>" + "x" * 5000 + "</p>").encode()), _record(2)], gz=False)
+    with open(path, "rb") as fh:
+        items = list(iter_frames(fh, str(path), max_record=4000))
+    assert [type(i) for i in items] == [Frame, Broken, Frame]
+    assert (items[1].kind, items[1].offset) == ("warc_record_too_large", offsets[1])
+
+
+def test_warc_zst_reads_and_reports_a_cut(tmp_path):
+    import zstandard
+
+    data = b"".join(_record(i) for i in range(4))
+    blob = zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / "a.warc.zst"
+    path.write_bytes(blob)
+    records, _, q = _read(path)
+    assert _urls(records) == ["0", "1", "2", "3"] and not q.entries
+    path.write_bytes(blob[: int(len(blob) * 0.8)])  # cut inside its only block: no record is complete
+    records, _, q = _read(path)
+    assert records == [] and [e["kind"] for e in q.entries] == ["warc_truncated_record"]
+    frames = [zstandard.ZstdCompressor().compress(_record(i)) for i in range(4)]  # a frame per record
+    path.write_bytes(b"".join(frames[:3]) + frames[3][: len(frames[3]) // 2])
+    records, _, q = _read(path)
+    assert _urls(records) == ["0", "1", "2"] and [e["kind"] for e in q.entries] == ["warc_truncated_record"]

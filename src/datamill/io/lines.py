@@ -34,7 +34,7 @@ class CorruptError(ValueError):
     """The compressed stream holds bytes that do not decompress."""
 
 
-def _gzip_chunks(raw: IO[bytes]) -> Iterator[bytes]:
+def gzip_chunks(raw: IO[bytes]) -> Iterator[bytes]:
     d = inflate.decompressobj(31)
     fed = False
     while True:
@@ -64,7 +64,7 @@ def _gzip_chunks(raw: IO[bytes]) -> Iterator[bytes]:
         raise TruncatedError("the gzip stream ends before its end marker (file cut short)")
 
 
-def _zstd_chunks(raw: IO[bytes]) -> Iterator[bytes]:
+def zstd_chunks(raw: IO[bytes]) -> Iterator[bytes]:
     import zstandard
 
     dctx = zstandard.ZstdDecompressor()
@@ -136,9 +136,9 @@ def iter_lines(path: str, start: int = 0, end: int | None = None) -> Iterator[tu
                 skipped = _skip_line(raw)
                 pos += skipped
         if kind == "gz":
-            chunks = _gzip_chunks(raw)
+            chunks = gzip_chunks(raw)
         elif kind == "zst":
-            chunks = _zstd_chunks(raw)
+            chunks = zstd_chunks(raw)
         else:
             # a range reads on past ``end`` only to finish the line that starts before it
             chunks = _plain_chunks(raw, None)

@@ -26,6 +26,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Iterator, Union
 
+from datamill.io.lines import CorruptError, TruncatedError, zstd_chunks
 from datamill.io.lines import inflate as _zlib
 
 #: a record larger than this is quarantined (and skipped) rather than buffered
@@ -407,6 +408,22 @@ def _stream_frames(stream: IO[bytes], max_record: int, start: int = 0,
             return
 
 
+def _zstd_frames(fh: IO[bytes], max_record: int) -> Iterator[Item]:
+    """Records of a ``.warc.zst``; a cut or corrupt stream ends the file with a quarantine
+    entry (zstd frames cannot be resynchronised like gzip members)."""
+    framer = _Framer(max_record)
+    try:
+        for chunk in zstd_chunks(fh):
+            yield from framer.feed(chunk)
+    except (TruncatedError, CorruptError) as exc:
+        kind = "warc_truncated_record" if isinstance(exc, TruncatedError) else "corrupt_compression"
+        items = list(framer.feed(b"", final=True))
+        yield from (i for i in items if isinstance(i, Frame))
+        yield Broken(kind, framer.start, f"{exc}; the records after this point are lost")
+        return
+    yield from framer.feed(b"", final=True)
+
+
 def _first_version_line(fh: IO[bytes], start: int) -> int | None:
     """Offset of the first line at or after ``start`` that starts with ``WARC/``."""
     pos = start - 1
@@ -436,11 +453,6 @@ def iter_frames(fh: IO[bytes], path: str, max_record: int = MAX_RECORD_BYTES, *,
     if lower.endswith(".gz"):
         yield from _gz_frames(fh, max_record, start, end)
     elif lower.endswith(".zst"):
-        import zstandard
-
-        try:
-            yield from _stream_frames(zstandard.ZstdDecompressor().stream_reader(fh), max_record)
-        except zstandard.ZstdError as exc:
-            yield Broken("corrupt_compression", 0, f"corrupt zstd stream: {exc}")
+        yield from _zstd_frames(fh, max_record)
     else:
         yield from _stream_frames(fh, max_record, start, end)
