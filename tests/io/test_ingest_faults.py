@@ -10,7 +10,8 @@ import pytest
 
 from datamill.core.stats import ReadStats
 from datamill.io.formats import Shard, detect_format
-from datamill.io.readers import Quarantine, decode_html, read_shard
+from datamill.io.charset import decode_html
+from datamill.io.readers import Quarantine, read_shard
 
 ZH_PAGE = ("<html><head><title>公园散步</title></head><body><p>今天天气很好，我们一起去公园散步，"
            "看看湖边的柳树和刚刚开放的桃花。春天来了，到处都是鸟叫声和孩子们的笑声。</p>" * 6
