@@ -10,11 +10,25 @@ import pytest
 
 from datamill.core.stats import ReadStats
 from datamill.io.formats import Shard, detect_format
-from datamill.io.readers import Quarantine, decode_html, read_shard
+from datamill.io.charset import decode_html
+from datamill.io.readers import Quarantine, read_shard
 
 ZH_PAGE = ("<html><head><title>公园散步</title></head><body><p>今天天气很好，我们一起去公园散步，"
            "看看湖边的柳树和刚刚开放的桃花。春天来了，到处都是鸟叫声和孩子们的笑声。</p>" * 6
            + "</body></html>")
+
+
+@pytest.fixture(autouse=True, params=["isal", "zlib"])
+def inflate(request, monkeypatch):
+    """Every case with ISA-L's inflate (when installed) and with the standard zlib fallback."""
+    import zlib
+
+    if request.param == "zlib":
+        monkeypatch.setattr("datamill.io.lines.inflate", zlib)
+        monkeypatch.setattr("datamill.io.warc_frames._zlib", zlib)
+    else:
+        pytest.importorskip("isal")
+    return request.param
 
 
 def _page(i: int) -> str:
@@ -242,3 +256,32 @@ def test_unreadable_file_is_a_permission_error_not_corrupt(tmp_path, monkeypatch
         monkeypatch.setattr("datamill.io.lines.fsspec.open", locked)
     records, _, q = _read(path)
     assert records == [] and [e["kind"] for e in q.entries] == ["permission_denied"]
+
+
+def test_record_above_the_size_limit_is_skipped(tmp_path):
+    from datamill.io.warc_frames import Broken, Frame, iter_frames
+
+    path = tmp_path / "big.warc"
+    offsets = _warc(path, [_record(0), _record(1, body=("<p>" + "x" * 5000 + "</p>").encode()), _record(2)], gz=False)
+    with open(path, "rb") as fh:
+        items = list(iter_frames(fh, str(path), max_record=4000))
+    assert [type(i) for i in items] == [Frame, Broken, Frame]
+    assert (items[1].kind, items[1].offset) == ("warc_record_too_large", offsets[1])
+
+
+def test_warc_zst_reads_and_reports_a_cut(tmp_path):
+    import zstandard
+
+    data = b"".join(_record(i) for i in range(4))
+    blob = zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / "a.warc.zst"
+    path.write_bytes(blob)
+    records, _, q = _read(path)
+    assert _urls(records) == ["0", "1", "2", "3"] and not q.entries
+    path.write_bytes(blob[: int(len(blob) * 0.8)])  # cut inside its only block: no record is complete
+    records, _, q = _read(path)
+    assert records == [] and [e["kind"] for e in q.entries] == ["warc_truncated_record"]
+    frames = [zstandard.ZstdCompressor().compress(_record(i)) for i in range(4)]  # a frame per record
+    path.write_bytes(b"".join(frames[:3]) + frames[3][: len(frames[3]) // 2])
+    records, _, q = _read(path)
+    assert _urls(records) == ["0", "1", "2"] and [e["kind"] for e in q.entries] == ["warc_truncated_record"]

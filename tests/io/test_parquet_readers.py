@@ -135,3 +135,22 @@ def test_unify_keeps_values_and_widens_types():
     assert rows[2]["m"]["n"] == "text"
     ints = unify_schemas([pa.schema([("n", pa.int32())]), pa.schema([("n", pa.float32())])])
     assert ints.field("n").type == pa.float64()
+
+
+def test_unify_parts_rewrites_row_group_by_row_group(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from datamill.io.parquet_schema import unify_parts
+
+    a, b = tmp_path / "part-00000.parquet", tmp_path / "part-00001.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": str(i), "signals": {"x": i}} for i in range(250)]), a,
+                   row_group_size=100)
+    pq.write_table(pa.Table.from_pylist([{"id": "z", "signals": {"y": "中文"}}]), b)
+    info = unify_parts([str(a), str(b)], row_group_size=100)
+    assert info == {"parts": 2, "rewritten": 2, "columns": 2}
+    assert pq.read_schema(a).equals(pq.read_schema(b))
+    assert pq.ParquetFile(a).metadata.num_row_groups == 3
+    rows = pq.read_table(a).to_pylist()
+    assert rows[249] == {"id": "249", "signals": {"x": 249, "y": None}}
+    assert unify_parts([str(a), str(b)])["rewritten"] == 0  # idempotent: a rerun rewrites nothing

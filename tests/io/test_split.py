@@ -144,3 +144,11 @@ def test_split_run_resumes_exactly(tmp_path):
     assert [(r["id"], r["text"]) for r in got] == [(r["id"], r["text"]) for r in ref]
     assert stats["steps"][1]["dropped"] == whole["steps"][1]["dropped"] == {"exact_duplicate": 55}
     assert stats["reader"]["files"] == 2 and len(stats["inputs"]) == 2
+
+
+def test_post_training_input_is_not_split(tmp_path):
+    rows = [{"instruction": f"问题 {i}", "output": f"answer {i} " * 20} for i in range(200)]
+    path = tmp_path / "sft.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    stats = Pipeline([], records="alpaca").run([str(path)], str(tmp_path / "out"), split_bytes=2000)
+    assert stats["output"]["records"] == 200 and len(stats["output"]["files"]) == 1

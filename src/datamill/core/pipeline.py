@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import fsspec
@@ -82,7 +83,11 @@ class Pipeline:
         if split_bytes is not None and split_bytes < 0:
             raise DatamillError(f"split_bytes must be >= 0 (0: never split), not {split_bytes}")
         files = discover(list(inputs), self.input_format)
-        content = {s.path: content_fingerprint(s.path) for s in files if s.format in READABLE}
+        readable = [s.path for s in files if s.format in READABLE]
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(readable)))) as pool:  # I/O bound (object stores)
+            content = dict(zip(readable, pool.map(content_fingerprint, readable)))
+        if self.records is not None:  # post-training files are read whole (datamill.post.formats)
+            split_bytes = None
         shards = split_shards(files, split_bytes)
         return RunPlan(steps=self.steps, shards=shards, output=output, output_format=self.output_format,
                        compression=self.compression, text_field=self.text_field, id_field=self.id_field, records=self.records,

@@ -132,13 +132,14 @@ def unify_parts(paths: list[str], row_group_size: int = 10_000) -> dict[str, Any
         if schema.equals(target):
             continue
         fs, p = fsspec.core.url_to_fs(path)
-        with fs.open(p, "rb") as fh:
-            table = pq.read_table(fh)
-        table = conform_table(table.replace_schema_metadata(None), target)
         tmp = tmp_name(p)
-        try:
-            with fs.open(tmp, "wb") as fh:
-                pq.write_table(table, fh, compression="zstd", row_group_size=row_group_size)
+        try:  # row group by row group: memory stays bounded whatever the part's size
+            with fs.open(p, "rb") as src, fs.open(tmp, "wb") as dst:
+                reader = pq.ParquetFile(src)
+                with pq.ParquetWriter(dst, target, compression="zstd") as writer:
+                    for i in range(reader.metadata.num_row_groups):
+                        group = reader.read_row_group(i).replace_schema_metadata(None)
+                        writer.write_table(conform_table(group, target), row_group_size=row_group_size)
             fs.mv(tmp, p)
         except BaseException:
             if fs.exists(tmp):

@@ -7,7 +7,6 @@ ends that file's records; the records before the break are kept).
 
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Any, Callable, Iterator
 
@@ -16,12 +15,12 @@ import orjson
 
 from datamill.core.record import Record
 from datamill.core.stats import ReadStats
+from datamill.io.charset import decode_html
 from datamill.io.formats import Shard
 from datamill.io.lines import CorruptError, TruncatedError, iter_lines
-from datamill.io.warc_frames import Broken, header, iter_frames, parse_headers
+from datamill.io.warc_frames import Broken, header, iter_frames
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml")
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 
 
 class Quarantine:
@@ -51,64 +50,7 @@ def _record_id(value: str | None) -> str | None:
     return value
 
 
-def _lookup_codec(name: str | None) -> str | None:
-    if not name:
-        return None
-    try:
-        return codecs.lookup(name.strip().strip("\"'")).name
-    except LookupError:
-        return None
-
-
-#: labels whose bytes are better decoded by a superset codec (as browsers do, WHATWG Encoding)
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "euc_cn": "gb18030", "ascii": "cp1252",
-              "latin_1": "cp1252", "iso8859_1": "cp1252", "big5": "big5hkscs", "shift_jis": "cp932",
-              "euc_kr": "cp949", "ks_c_5601_1987": "cp949"}
-#: a declared charset is kept, with replacement characters, while at most this share of the
-#: text fails to decode; beyond it the declaration is taken to be wrong and the bytes detected
-MAX_REPLACED = 0.1
-
-
-def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
-    """Bytes to text: the charset declared by the HTTP header, then by a meta tag, then detected.
-
-    A declared charset wins even when a few bytes do not decode (they become U+FFFD): a GB2312
-    page with a dozen bad bytes stays Chinese instead of turning into Latin-1 mojibake. When
-    the declaration fails, bytes that are valid UTF-8 are read as UTF-8; when more than
-    ``MAX_REPLACED`` of the text fails, the declaration is ignored and the charset detected
-    (resiliparse)."""
-    candidates = []
-    encoding = _lookup_codec(header_charset)
-    if encoding is not None:
-        candidates.append((encoding, "header"))
-    m = _META_CHARSET.search(body[:4096])
-    meta = _lookup_codec(m.group(1).decode("ascii", "ignore")) if m else None
-    if meta is not None and meta != encoding:
-        candidates.append((meta, "meta"))
-    for enc, source in candidates:
-        for codec in dict.fromkeys((enc, _SUPERSETS.get(enc, enc))):
-            try:
-                return body.decode(codec), f"{enc} ({source})"
-            except (UnicodeDecodeError, LookupError):
-                pass
-    if candidates:
-        try:  # bytes that are valid UTF-8 (and not ASCII) almost never are by chance
-            return body.decode("utf-8"), f"utf-8 (valid UTF-8; declared {candidates[0][0]})"
-        except UnicodeDecodeError:
-            pass
-    for enc, source in candidates:
-        codec = _SUPERSETS.get(enc, enc)
-        try:
-            text = body.decode(codec, errors="replace")
-        except LookupError:
-            continue
-        bad = text.count("\ufffd") - body.count("\xef\xbf\xbd".encode("latin-1"))
-        if bad <= max(1, MAX_REPLACED * len(text)):
-            return text, f"{enc} ({source}, {bad} bytes replaced)"
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-
-    detected = detect_encoding(body)
-    return bytes_to_str(body, detected), f"{detected} (detected)"
+_HTTP_CTYPE = re.compile(rb"\ncontent-type[ \t]*:[ \t]*([^\r\n]*)", re.I)
 
 
 def _http(block: bytes) -> tuple[int | None, str, str | None, bytes]:
@@ -126,7 +68,8 @@ def _http(block: bytes) -> tuple[int | None, str, str | None, bytes]:
         status = int(status_line[1])
     except (IndexError, ValueError):
         status = None
-    ctype_raw = header(parse_headers(head), "Content-Type") or ""
+    m = _HTTP_CTYPE.search(head)  # the first Content-Type header (as fastwarc and warcio read it)
+    ctype_raw = m.group(1).decode("latin-1").strip() if m else ""
     mime, _, params = ctype_raw.partition(";")
     charset = None
     for param in params.split(";"):

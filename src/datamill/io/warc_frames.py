@@ -26,11 +26,15 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Iterator, Union
 
+from datamill.io.lines import CorruptError, TruncatedError, zstd_chunks
+from datamill.io.lines import inflate as _zlib
+
 #: a record larger than this is quarantined (and skipped) rather than buffered
 MAX_RECORD_BYTES = 256 << 20
 #: the longest WARC header block accepted
 MAX_HEADER_BYTES = 1 << 16
 _CHUNK = 1 << 20
+_FEED = 1 << 16
 _GZ_MAGIC = b"\x1f\x8b\x08"
 _VERSION_LINE = re.compile(rb"(?:^|\n)WARC/\d")
 _LINE_THEN_VERSION = re.compile(rb"\nWARC/\d")
@@ -62,11 +66,9 @@ Item = Union[Frame, Broken]
 
 def parse_headers(raw: bytes) -> dict[str, str]:
     """``Name: value`` lines (after the version line) into a dict; names as written."""
-    text = raw.decode("utf-8", "replace")
     out: dict[str, str] = {}
     last = None
-    for line in text.split("\n")[1:]:
-        line = line.rstrip("\r")
+    for line in raw.decode("utf-8", "replace").splitlines()[1:]:
         if not line:
             continue
         if line[0] in " \t":  # folded continuation line
@@ -267,68 +269,80 @@ def _gz_frames(fh: IO[bytes], max_record: int, start: int = 0, end: int | None =
     reported and skipped to the next gzip header, losing the record it held."""
     framer = _Framer(max_record, gz=True)
     buf = b""
-    buf_off = start  # file offset of buf[0]
+    pos = 0  # the unread input is buf[pos:]
+    base = start  # file offset of buf[0]
     eof = False
     if start:
-        buf_off = _first_record_member(fh, start)
-        if buf_off is None:
+        first = _first_record_member(fh, start)
+        if first is None:
             return
-        fh.seek(buf_off)
+        fh.seek(first)
+        base = first
 
-    def more() -> bytes:
-        nonlocal eof
+    def refill() -> None:
+        """Append the next chunk of the file to the unread input."""
+        nonlocal buf, pos, base, eof
         chunk = fh.read(_CHUNK)
         if not chunk:
             eof = True
-        return chunk
+        base += pos
+        buf = buf[pos:] + chunk
+        pos = 0
 
     while True:
-        if not buf and not eof:
-            buf = more()
-        if not buf:
+        if len(buf) - pos < 3 and not eof:
+            refill()
+            continue
+        if pos >= len(buf):
             yield from framer.feed(b"", final=True)
             return
-        member_off = buf_off
+        member_off = base + pos
         if end is not None and member_off >= end and not framer.buf.strip(b"\r\n"):
             return  # the records from here on belong to the next range
-        while len(buf) < 3 and not eof:
-            buf += more()
-        if not buf.startswith(_GZ_MAGIC):
-            if not buf.strip(b"\x00"):  # zero padding at the end
-                buf_off += len(buf)
-                buf = b""
+        if buf[pos:pos + 3] != _GZ_MAGIC:
+            rest = buf[pos:]
+            if not rest.strip(b"\x00"):  # zero padding (at the end of the file, or a bad stretch)
+                if not eof:
+                    refill()
+                    continue
+                pos = len(buf)
                 continue
             yield Broken("corrupt_compression", member_off, "expected a gzip member here")
             yield from framer.lose_pending()
-            buf, buf_off = _next_member(fh, buf, buf_off, more)
+            nxt, nxt_off = _next_member(fh, rest, member_off, lambda: fh.read(_CHUNK))
+            buf, pos, base, eof = nxt, 0, nxt_off, False
             continue
         framer.member(member_off)
-        d = zlib.decompressobj(31)
+        d = _zlib.decompressobj(31)
+        view = memoryview(buf)
         try:
             while True:
-                out = d.decompress(buf)
+                piece = view[pos:pos + _FEED]  # small pieces: unused_data stays small
+                out = d.decompress(piece)
                 if d.eof:
-                    rest = d.unused_data
-                    buf_off += len(buf) - len(rest)
-                    buf = rest
+                    pos += len(piece) - len(d.unused_data)
                     yield from framer.feed(out, boundary=True)
                     break
-                buf_off += len(buf)
-                buf = b""
+                pos += len(piece)
                 if out:
                     yield from framer.feed(out)
-                chunk = more()
-                if not chunk:
-                    framer.clean_end = False
-                    yield from framer.feed(d.flush(), final=True)
-                    return
-                buf = chunk
-        except zlib.error as exc:
+                if pos >= len(buf):
+                    view.release()
+                    refill()
+                    view = memoryview(buf)
+                    if pos >= len(buf):
+                        framer.clean_end = False
+                        yield from framer.feed(d.flush(), final=True)
+                        return
+        except (zlib.error, _zlib.error) as exc:
+            view.release()
             yield Broken("corrupt_compression", member_off, f"corrupt gzip member: {exc}")
             yield from framer.lose_pending()
             fh.seek(member_off + 1)
-            buf_off, buf, eof = member_off + 1, b"", False
-            buf, buf_off = _next_member(fh, buf, buf_off, more)
+            nxt, nxt_off = _next_member(fh, b"", member_off + 1, lambda: fh.read(_CHUNK))
+            buf, pos, base, eof = nxt, 0, nxt_off, False
+            continue
+        view.release()
 
 
 def _first_record_member(fh: IO[bytes], start: int) -> int | None:
@@ -344,8 +358,8 @@ def _first_record_member(fh: IO[bytes], start: int) -> int | None:
             fh.seek(pos + i)
             head = fh.read(1 << 16)
             try:
-                out = zlib.decompressobj(31).decompress(head, 64)
-            except zlib.error:
+                out = _zlib.decompressobj(31).decompress(head, 64)
+            except (zlib.error, _zlib.error):
                 out = b""
             if out.lstrip(b"\r\n").startswith(b"WARC/"):
                 return pos + i
@@ -394,6 +408,22 @@ def _stream_frames(stream: IO[bytes], max_record: int, start: int = 0,
             return
 
 
+def _zstd_frames(fh: IO[bytes], max_record: int) -> Iterator[Item]:
+    """Records of a ``.warc.zst``; a cut or corrupt stream ends the file with a quarantine
+    entry (zstd frames cannot be resynchronised like gzip members)."""
+    framer = _Framer(max_record)
+    try:
+        for chunk in zstd_chunks(fh):
+            yield from framer.feed(chunk)
+    except (TruncatedError, CorruptError) as exc:
+        kind = "warc_truncated_record" if isinstance(exc, TruncatedError) else "corrupt_compression"
+        items = list(framer.feed(b"", final=True))
+        yield from (i for i in items if isinstance(i, Frame))
+        yield Broken(kind, framer.start, f"{exc}; the records after this point are lost")
+        return
+    yield from framer.feed(b"", final=True)
+
+
 def _first_version_line(fh: IO[bytes], start: int) -> int | None:
     """Offset of the first line at or after ``start`` that starts with ``WARC/``."""
     pos = start - 1
@@ -423,11 +453,6 @@ def iter_frames(fh: IO[bytes], path: str, max_record: int = MAX_RECORD_BYTES, *,
     if lower.endswith(".gz"):
         yield from _gz_frames(fh, max_record, start, end)
     elif lower.endswith(".zst"):
-        import zstandard
-
-        try:
-            yield from _stream_frames(zstandard.ZstdDecompressor().stream_reader(fh), max_record)
-        except zstandard.ZstdError as exc:
-            yield Broken("corrupt_compression", 0, f"corrupt zstd stream: {exc}")
+        yield from _zstd_frames(fh, max_record)
     else:
         yield from _stream_frames(fh, max_record, start, end)
