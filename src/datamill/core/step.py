@@ -20,9 +20,13 @@ from typing import Any, ClassVar, Iterable
 
 from datamill.core.errors import RecordError
 from datamill.core.record import Batch, Record
+from datamill.core.registry import Registry
 from datamill.core.stats import StepStats
 
 REGISTRY: dict[str, type["Step"]] = {}
+#: the step registry recipes resolve names through (the same dict as ``REGISTRY``); installed
+#: packages add steps with entry points in the group ``datamill.steps``
+STEPS: Registry[type["Step"]] = Registry("steps", REGISTRY)
 
 
 def register(name: str):
