@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 _ISO3_TO_1 = {
     "eng": "en", "cmn": "zh", "zho": "zh", "chi": "zh", "jpn": "ja", "kor": "ko", "tha": "th",
@@ -82,6 +83,18 @@ C4_POLICY_EXTRA: dict[str, tuple[str, ...]] = {
 
 #: Bullet marks at the start of a line (Gopher's bullet rule); datatrove counts ``•`` and ``-``.
 BULLETS = ("•", "-", "‣", "◦", "▪", "●", "○", "■", "□", "◆", "・", "*", "–", "—")
+
+
+def record_language(record: dict[str, Any], default: str | None) -> str:
+    """The record's base language code: ``metadata["language"]`` (where language ID writes
+    it), else a flat ``signals["language"]`` (outputs written before the signals layout),
+    else ``default`` (``""`` when none)."""
+    lang = (record.get("metadata") or {}).get("language")
+    if not lang:
+        lang = (record.get("signals") or {}).get("language")
+    if isinstance(lang, dict):  # {"code": ..., "score": ...}
+        lang = lang.get("code") or lang.get("language")
+    return base_language(lang or default)
 
 
 def is_cjk(language: str) -> bool:

@@ -9,8 +9,6 @@ have none the rule is skipped rather than dropping every document of that langua
 
 from __future__ import annotations
 
-from typing import Any
-
 from datamill.text.languages import (  # noqa: F401  (the tables' home is datamill.text.languages)
     BULLETS,
     C4_ELLIPSES,
@@ -25,17 +23,5 @@ from datamill.text.languages import (  # noqa: F401  (the tables' home is datami
     UNSEGMENTED_LANGUAGES,
     base_language,
     is_cjk,
+    record_language,
 )
-
-def record_language(record: dict[str, Any], default: str | None) -> str:
-    """The record's base language code: ``metadata["language"]`` (where language ID writes
-    it), else a flat ``signals["language"]`` (outputs written before the signals layout),
-    else ``default`` (``""`` when none)."""
-    lang = (record.get("metadata") or {}).get("language")
-    if not lang:
-        lang = (record.get("signals") or {}).get("language")
-    if isinstance(lang, dict):  # {"code": ..., "score": ...}
-        lang = lang.get("code") or lang.get("language")
-    return base_language(lang or default)
-
-
