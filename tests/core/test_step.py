@@ -45,6 +45,7 @@ def test_per_record_failure_is_quarantined_with_reason_and_location():
     assert entry["reason"] == "ValueError: cannot upper boom"
     assert entry["step"] == "upper" and entry["record_id"] == "1" and entry["line"] == 2
     assert entry["source"] == "f.jsonl" and "cannot upper boom" in entry["traceback"]
+    assert entry["where"] == "f.jsonl:2"
 
 
 class BatchOnly(Transform):

@@ -44,9 +44,10 @@ class Pipeline:
         for step in self.steps:
             if not isinstance(step, Step):
                 raise TypeError(f"pipeline steps must be datamill steps, got {step!r}")
-            seen[step.name] += 1
-            if seen[step.name] > 1 and not getattr(step, "_label", None):
-                step._label = f"{step.name}#{seen[step.name]}"
+            base = step.name or type(step).__name__
+            seen[base] += 1
+            if seen[base] > 1 and not getattr(step, "_label", None):
+                step._label = f"{base}#{seen[base]}"
 
     @classmethod
     def from_recipe(cls, path: str) -> "Pipeline":

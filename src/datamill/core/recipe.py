@@ -83,10 +83,11 @@ def parse_recipe(text: str, path: str | None = None) -> Recipe:
     labels: dict[str, int] = {}
     for item in steps_node.value:
         step = build_step_from_node(item, path)
-        n = labels.get(step.name, 0)
-        labels[step.name] = n + 1
+        base = step.name or type(step).__name__
+        n = labels.get(base, 0)
+        labels[base] = n + 1
         if n:
-            step._label = f"{step.name}#{n + 1}"
+            step._label = f"{base}#{n + 1}"
         steps.append(step)
     recipe = Recipe(steps=steps, path=path)
     if "name" in top:

@@ -198,6 +198,7 @@ class StepContext:
                           record_id=str(record.get("id")), step=step.label,
                           offset=meta.get("offset"), line=meta.get("line"))
         entry = err.to_dict()
+        entry["where"] = err.location
         if failed.tb:
             entry["traceback"] = failed.tb
         self.quarantined.append(entry)
