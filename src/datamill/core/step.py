@@ -97,6 +97,10 @@ class Step:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "step"
     resources: ClassVar[Resources] = Resources()
+    #: the signals the step writes under ``signals[<label>]``: name -> Arrow type
+    #: (``"int64"``, ``"float64"``, ``"string"``, ``"bool"``, ``"list<...>"``); writers can
+    #: build one schema for a whole output from it before the first record
+    signal_types: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -166,6 +170,12 @@ class Step:
         if counts:
             stats.fallbacks.update(counts)
             counts.clear()
+
+    def declared_signals(self) -> dict[str, dict[str, str]]:
+        """``{label: {name: Arrow type}}`` of what this step (instance) writes; empty when it
+        writes no signals."""
+        types = self.signal_types
+        return {self.label: dict(types)} if types else {}
 
     @staticmethod
     def each(batch: Batch, fn) -> list[Any]:
@@ -275,7 +285,6 @@ class Tagger(Step):
     does not apply), so outputs share one schema."""
 
     kind = "tagger"
-    signal_types: ClassVar[dict[str, str]] = {}
 
     def tag(self, record: Record) -> dict[str, Any]:
         raise StepDefinitionError(f"{type(self).__name__} must define tag() or tag_batch()")

@@ -74,3 +74,29 @@ def test_recipe_with_the_old_store_signals_key_still_runs(tmp_path):
     with pytest.warns(FutureWarning, match="store_signals"):
         recipe = parse_recipe("steps:\n  - gopher_quality: {store_signals: false}\n  - c4_quality: {}\n")
     assert recipe.steps[0].keep_signals is False and recipe.steps[1].keep_signals is True
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_declared_signals_are_exactly_what_is_written(lang):
+    """Writers can build one output schema from ``declared_signals()`` before the first record."""
+    from datamill.core.stats import StepStats
+    from datamill.core.step import StepContext
+    from datamill.steps.quality.c4 import C4Quality
+    from datamill.steps.safety.pii import PIIRedact
+
+    steps = [GopherRepetition(), GopherQuality(), C4Quality(), FineWebQuality(), PIIRedact()]
+    steps[1]._label = "gopher_quality#2"
+    unit = ZH if lang == "zh" else EN
+    batch = [{"id": str(i), "text": text, "metadata": {"language": lang}}
+             for i, text in enumerate(["", unit, "\n".join([unit] * 20) + " mail a@b.org"])]
+    declared = {}
+    for step in steps:
+        declared.update(step.declared_signals())
+        batch = step.run_batch(batch, StepStats(step.label, step.kind), StepContext(keep_dropped=True)) or batch
+    for step in steps:
+        assert any(step.label in r["signals"] for r in batch), step.label
+        for r in batch:
+            if step.label in r["signals"]:
+                assert set(r["signals"][step.label]) == set(declared[step.label]), step.label
+    assert "gopher_quality#2" in declared and declared["pii_redact"] == {"emails": "int64", "ips": "int64"}
+    assert GopherQuality(keep_signals=False).declared_signals() == {}

@@ -207,7 +207,6 @@ class C4Quality(Chain):
     """
 
     resources = Resources(cpus=1.0, memory_mb=600)
-    signal_types = C4CleanLines.signal_types
 
     def __init__(self, split_paragraph: bool = True, remove_citations: bool = True,
                  filter_no_terminal_punct: bool = True, min_num_sentences: int = 5,

@@ -116,6 +116,7 @@ class C4BadWords(Filter):
     """
 
     resources = Resources(cpus=1.0, memory_mb=300)
+    signal_types = {"match": "string", "has_list": "bool"}
 
     def __init__(self, keep_fraction: float = 0.0, seed: int = 0, default_language: str = "en",
                  badwords_dir: str | None = None, fail_on_missing_language: bool = False,
@@ -132,6 +133,9 @@ class C4BadWords(Filter):
             keep_signals = bool(store_signals)
         self.keep_signals = keep_signals
         self._patterns: dict[str, _BadWordMatcher | None] = {}
+
+    def declared_signals(self) -> dict[str, dict[str, str]]:
+        return super().declared_signals() if self.keep_signals else {}
 
     def _dir(self) -> Path:
         return Path(self.badwords_dir) if self.badwords_dir else _default_badwords_dir()
