@@ -82,8 +82,25 @@ def strip_code(text: str) -> str:
     return _FENCE.sub(" ", text) if "```" in text else text
 
 
-def set_signals(record: dict, **values: Any) -> None:
+def set_signals(record: dict, label: str, **values: Any) -> None:
+    """Write ``values`` under ``record["signals"][label]`` (the step's label: the layout every
+    step uses, docs/pipelines.md)."""
     sig = record.get("signals")
     if sig is None:
         sig = record["signals"] = {}
-    sig.update(values)
+    mine = sig.get(label)
+    if isinstance(mine, dict):
+        mine.update(values)
+    else:
+        sig[label] = dict(values)
+
+
+def side_language(record: dict, side: str) -> str | None:
+    """The language ``post_language`` measured for ``side`` (``prompt``/``response``), from
+    ``signals.post_language`` (or the flat key of outputs written before the layout)."""
+    sig = record.get("signals") or {}
+    mine = sig.get("post_language")
+    lang = mine.get(f"{side}_language") if isinstance(mine, dict) else None
+    if lang is None:
+        lang = sig.get(f"{side}_language")
+    return lang if isinstance(lang, str) else None
