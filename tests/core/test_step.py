@@ -241,3 +241,15 @@ def test_deprecated_param_names_the_step():
         warnings.simplefilter("always")
         deprecated_param(Short(), "old", "new")
     assert "step 'short': parameter 'old' is deprecated, use 'new'" in str(seen[0].message)
+
+
+def test_a_tagger_never_drops_even_with_nothing_to_say():
+    class Quiet(Tagger):
+        name = "quiet"
+
+        def tag(self, record):
+            return None if record["text"] == "a" else {}
+
+    out, stats, _ = run(Quiet(), recs("a", "b"))
+    assert [r["text"] for r in out] == ["a", "b"] and stats.n_out == 2
+    assert all("quiet" not in (r.get("signals") or {}) for r in out)

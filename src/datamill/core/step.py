@@ -303,6 +303,9 @@ class Tagger(Step):
                 ctx.quarantine(self, record, tag)
                 stats.quarantined += 1
                 continue
+            out.append(record)
+            if not tag:  # nothing to add (a tagger never drops)
+                continue
             sig = record.get("signals")
             if sig is None:
                 sig = record["signals"] = {}
@@ -312,7 +315,6 @@ class Tagger(Step):
             else:
                 sig[label] = dict(tag)
             self.count(record, tag, stats)
-            out.append(record)
         return out
 
     def count(self, record: Record, tag: dict[str, Any], stats: StepStats) -> None:
