@@ -184,14 +184,14 @@ def run_datamill(inp: str, out: str, workers: int, threshold: float) -> dict:
         with open(path) as fh:
             for line in fh:
                 r = json.loads(line)
-                c = (r.get("signals") or {}).get("minhash_cluster")
+                c = ((r.get("signals") or {}).get("minhash_dedup") or {}).get("cluster")
                 if c is not None:
                     clusters[r["id"]] = c
     for path in sorted(glob.glob(os.path.join(out, "run", ".datamill", "dropped", "*.jsonl.gz"))):
         with gzip.open(path, "rt") as fh:
             for line in fh:
                 r = json.loads(line)
-                clusters[r["id"]] = r["signals"]["minhash_cluster"]
+                clusters[r["id"]] = r["signals"]["minhash_dedup"]["cluster"]
                 removed.append(r["id"])
     return {"clusters": clusters, "removed": removed, "counters": stats["globals"].get("minhash_dedup")}
 

@@ -122,8 +122,9 @@ def main() -> None:
     rule_steps = ["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality", "pii_redact"]
     base_rules = statistics.median(sum(x["steps"].get(s, 0) for s in rule_steps) for x in results["base"])
     base_cpu = statistics.median(x["cpu"] for x in results["base"])
-    print(f"{'variant':<13}{'wall s':>8}{'docs/s':>8}{'vs base':>9}{'CPU s':>8}{'vs base':>9}"
-          f"{'rule steps s':>14}{'vs base':>9}{'out':>6}{'output MB':>11}")
+    print(f"{'variant':<13}{'wall s':>8}{'docs/s':>8}{'x base':>9}{'CPU s':>8}{'x base':>9}"
+          f"{'rule steps s':>14}{'x base':>9}{'out':>6}{'output MB':>11}")
+    print("(x base: seconds relative to base; below 1 is faster)")
     for name, runs in results.items():
         wall = statistics.median(x["wall"] for x in runs)
         cpu = statistics.median(x["cpu"] for x in runs)

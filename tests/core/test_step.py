@@ -45,6 +45,7 @@ def test_per_record_failure_is_quarantined_with_reason_and_location():
     assert entry["reason"] == "ValueError: cannot upper boom"
     assert entry["step"] == "upper" and entry["record_id"] == "1" and entry["line"] == 2
     assert entry["source"] == "f.jsonl" and "cannot upper boom" in entry["traceback"]
+    assert entry["where"] == "f.jsonl:2"
 
 
 class BatchOnly(Transform):
@@ -240,3 +241,15 @@ def test_deprecated_param_names_the_step():
         warnings.simplefilter("always")
         deprecated_param(Short(), "old", "new")
     assert "step 'short': parameter 'old' is deprecated, use 'new'" in str(seen[0].message)
+
+
+def test_a_tagger_never_drops_even_with_nothing_to_say():
+    class Quiet(Tagger):
+        name = "quiet"
+
+        def tag(self, record):
+            return None if record["text"] == "a" else {}
+
+    out, stats, _ = run(Quiet(), recs("a", "b"))
+    assert [r["text"] for r in out] == ["a", "b"] and stats.n_out == 2
+    assert all("quiet" not in (r.get("signals") or {}) for r in out)

@@ -367,3 +367,23 @@ def _kept(out: Path) -> list:
             with opener(path, "rt") as fh:
                 records.extend(json.loads(line) for line in fh)
     return records
+
+
+@pytest.mark.slow
+def test_labels_and_batch_size_survive_the_trip_to_ray_workers(tmp_path):
+    """Two instances of one step keep their labels (``where_am_i#2``) in Ray workers, and each
+    sees batches of at most its declared ``Resources.batch_size`` (3), as on the local executor."""
+    from resource_steps import WhereAmI
+
+    from datamill import Pipeline
+
+    (tmp_path / "in").mkdir()
+    for s in range(2):
+        (tmp_path / "in" / f"s{s}.jsonl").write_text(
+            "".join(json.dumps({"id": f"{s}-{i}", "text": f"文档 {i} document"}) + "\n" for i in range(10)))
+    Pipeline([WhereAmI(), WhereAmI()]).run([str(tmp_path / "in")], str(tmp_path / "out"), executor="ray",
+                                           workers=2, batch_size=10)
+    rows = read_output(tmp_path / "out")
+    assert len(rows) == 20
+    assert all(set(r["signals"]) == {"where_am_i", "where_am_i#2"} for r in rows)
+    assert {r["signals"][k]["batch"] for r in rows for k in r["signals"]} == {1, 3}

@@ -57,3 +57,12 @@ def test_sentences():
         ["今天天气很好。", "我们去公园吧！", "你呢？", "好的"]
     assert ends_with_terminal_punct("好的。") and ends_with_terminal_punct("ok! ")
     assert not ends_with_terminal_punct('he said "ok"')
+
+
+def test_sentence_splitter_lookahead_keeps_abbreviations_and_initials():
+    from datamill.text.words import split_sentences
+
+    text = "Dr. Smith met J. Doe at 5 p.m. in the U.S. capital. Was it late? Yes! 「好」。Next one…"
+    assert split_sentences(text) == ["Dr. Smith met J. Doe at 5 p.m. in the U.S. capital.",
+                                     "Was it late?", "Yes!", "「好」。Next one…"]
+    assert split_sentences("今天很好。明天呢？", "zh") == ["今天很好。", "明天呢？"]

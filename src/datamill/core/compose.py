@@ -11,7 +11,7 @@ and with ``keep_signals=False`` the chain removes its signals once it decided.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 from datamill.core.record import Batch, Record
 from datamill.core.stats import StepStats
@@ -27,8 +27,6 @@ class Chain(Step):
     kind = "filter"
     parts: list[Step]
     keep_signals: bool = True
-    #: the signals this chain writes, name -> Arrow type (the parts' declarations)
-    signal_types: ClassVar[dict[str, str]] = {}
 
     def _signals_flag(self, keep_signals: bool, store_signals: bool | None) -> bool:
         """``store_signals`` is the old spelling of ``keep_signals``."""
@@ -37,6 +35,15 @@ class Chain(Step):
                              " (signals are now kept by default)")
             return bool(store_signals)
         return keep_signals
+
+    def declared_signals(self) -> dict[str, dict[str, str]]:
+        """The parts' signals, all under the chain's label (none when ``keep_signals`` is off)."""
+        if not self.keep_signals:
+            return {}
+        merged: dict[str, str] = {}
+        for part in self.parts:
+            merged.update(part.signal_types)
+        return {self.label: merged} if merged else {}
 
     def setup(self) -> None:
         for part in self.parts:

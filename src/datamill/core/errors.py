@@ -15,10 +15,7 @@ class RecipeError(DatamillError):
 
     def __init__(self, message: str, path: str | None = None, line: int | None = None):
         self.path, self.line, self.reason = path, line, message
-        where = path or "<recipe>"
-        if line is not None:
-            where += f":{line}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{format_location(path or '<recipe>', line=line)}: {message}")
 
 
 class InputError(DatamillError):
@@ -33,6 +30,13 @@ class RecordError(Exception):
         self.reason, self.source, self.offset, self.line = reason, source, offset, line
         self.record_id, self.step = record_id, step
         super().__init__(reason)
+
+    @property
+    def location(self) -> str:
+        return format_location(self.source, line=self.line, offset=self.offset, record_id=self.record_id)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}" + (f" (step {self.step})" if self.step else "")
 
     def to_dict(self) -> dict:
         out = {"reason": self.reason, "source": self.source}
@@ -56,3 +60,20 @@ def friendly_errors(fn):
             sys.exit(2)
 
     return wrapper
+
+
+def format_location(source: str | None = None, *, line: int | None = None, offset: int | None = None,
+                    index: int | None = None, record_id: str | None = None, field: str | None = None) -> str:
+    """Where something is, one way everywhere: ``FILE:LINE``, ``FILE@OFFSET`` (a byte offset,
+    for WARC), ``FILE[INDEX]`` (a JSON array or a stream), then `` (id=ID)`` when the id says
+    more than the position, then ``:FIELD``."""
+    where = source or "<input>"
+    if line is not None:
+        where += f":{line}"
+    elif offset is not None:
+        where += f"@{offset}"
+    elif index is not None:
+        where += f"[{index}]"
+    if record_id is not None and line is None and offset is None and index is None:
+        where += f" (id={record_id})"
+    return f"{where}:{field}" if field else where

@@ -9,27 +9,24 @@ Python and YAML are two spellings of the same thing::
     Pipeline([ExtractHTML(), LanguageID(languages=["en"])]).run(["crawl/"], "out/", workers=2)
 
 is the recipe ``steps: [{extract_html: {}}, {language_id: {languages: [en]}}]``.
+
+Planning and running live in the ``exec`` layer (``datamill.exec.runner``), found through
+:mod:`datamill.core.registry`, so core imports nothing above it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-import fsspec
-import orjson
-
-from datamill.core.errors import DatamillError, InputError
-from datamill.core.stats import ReadStats, StepStats
+from datamill.core.errors import DatamillError
+from datamill.core.registry import RECORD_FORMATS, RUNNERS
 from datamill.core.step import Step
-from datamill.io.atomic import atomic_write_bytes
-from datamill.io.formats import READABLE, content_fingerprint, discover
-from datamill.io.layout import stats_path
-from datamill.io.split import DEFAULT_SPLIT_BYTES, split_shards
+
+# Input files larger than this are cut into several tasks (datamill.io.split); 0 or None: never.
+DEFAULT_SPLIT_BYTES = 1 << 30
 
 
 class Pipeline:
@@ -44,18 +41,16 @@ class Pipeline:
         self.text_field = text_field
         self.id_field = id_field
         self.records = records  # a post-training format (or "auto"): read rows as post-training records
-        if records is not None:
-            from datamill.post.formats import RECORD_FORMATS
-
-            if records not in RECORD_FORMATS:
-                raise DatamillError(f"records {records!r}: expected one of {', '.join(RECORD_FORMATS)}")
+        if records is not None and records not in RECORD_FORMATS:
+            raise DatamillError(f"records {records!r}: expected one of {', '.join(RECORD_FORMATS.names())}")
         seen: Counter = Counter()
         for step in self.steps:
             if not isinstance(step, Step):
                 raise TypeError(f"pipeline steps must be datamill steps, got {step!r}")
-            seen[step.name] += 1
-            if seen[step.name] > 1 and not getattr(step, "_label", None):
-                step._label = f"{step.name}#{seen[step.name]}"
+            base = step.name or type(step).__name__
+            seen[base] += 1
+            if seen[base] > 1 and not getattr(step, "_label", None):
+                step._label = f"{base}#{seen[base]}"
 
     @classmethod
     def from_recipe(cls, path: str, overrides: dict[str, Any] | None = None) -> "Pipeline":
@@ -73,170 +68,27 @@ class Pipeline:
 
     def plan(self, inputs: Sequence[str], output: str, *, keep_dropped: bool = False,
              batch_size: int = 256, split_bytes: int | None = DEFAULT_SPLIT_BYTES):
-        """The run's tasks: one shard per input file, or several for a file larger than
-        ``split_bytes`` (JSONL by line, WARC by record, Parquet by row group; 0 or None: never
-        split). Records each readable input's content fingerprint for an honest resume."""
-        from datamill.exec.tasks import RunPlan
-
-        if not inputs:
-            raise InputError("no input given: pass at least one --input PATH")
-        if split_bytes is not None and split_bytes < 0:
-            raise DatamillError(f"split_bytes must be >= 0 (0: never split), not {split_bytes}")
-        files = discover(list(inputs), self.input_format)
-        readable = [s.path for s in files if s.format in READABLE]
-        with ThreadPoolExecutor(max_workers=min(16, max(1, len(readable)))) as pool:  # I/O bound (object stores)
-            content = dict(zip(readable, pool.map(content_fingerprint, readable)))
-        if self.records is not None:  # post-training files are read whole (datamill.post.formats)
-            split_bytes = None
-        shards = split_shards(files, split_bytes)
-        return RunPlan(steps=self.steps, shards=shards, output=output, output_format=self.output_format,
-                       compression=self.compression, text_field=self.text_field, id_field=self.id_field, records=self.records,
-                       keep_dropped=keep_dropped, batch_size=batch_size, name=self.name,
-                       input_content=content, split_bytes=split_bytes or None)
+        """The run's tasks (a ``datamill.exec.tasks.RunPlan``), without running them: one shard
+        per input file, or several for a file larger than ``split_bytes`` (JSONL by line, WARC
+        by record, Parquet by row group; 0 or None: never split)."""
+        return RUNNERS.get("pipeline").plan_pipeline(self, inputs, output, keep_dropped=keep_dropped,
+                                                     batch_size=batch_size, split_bytes=split_bytes)
 
     def run(self, inputs: Sequence[str] | str, output: str, *, workers: int = 1, executor: str = "local",
             keep_dropped: bool = False, overwrite: bool = False, progress: bool = False,
             batch_size: int = 256, address: str | None = None,
             split_bytes: int | None = DEFAULT_SPLIT_BYTES) -> dict[str, Any]:
         """Run over ``inputs`` into ``output``; resumes a killed run; returns the stats dict
-        (also written to ``output/.datamill/stats.json``). ``executor="ray"`` runs the same tasks on Ray:
-        a private local instance of ``workers`` CPUs, or the cluster at ``address``. Input files
-        larger than ``split_bytes`` are cut into several tasks."""
+        (also written to ``output/.datamill/stats.json``). Input files larger than ``split_bytes``
+        are cut into several tasks. ``executor`` names a registered executor:
+        ``"local"`` (processes on this machine) or ``"ray"`` (a private local instance of
+        ``workers`` CPUs, or the cluster at ``address``), or a plugin's."""
         if isinstance(inputs, str):
             inputs = [inputs]
-        plan = self.plan(inputs, output, keep_dropped=keep_dropped, batch_size=batch_size,
-                         split_bytes=split_bytes)
-        resumed = _prepare_output(plan, overwrite)
-        t0 = time.perf_counter()
-        if executor == "local":
-            from datamill.exec.local import LocalExecutor
-
-            results = LocalExecutor(workers=workers, progress=progress).run(plan)
-        elif executor == "ray":
-            from datamill.exec.ray_executor import RayExecutor
-
-            results = RayExecutor(workers=workers, address=address, progress=progress).run(plan)
-        else:
-            raise DatamillError(f"unknown executor {executor!r}: expected 'local' or 'ray'")
-        stats = merge_results(plan, results)
-        if plan.output_format == "parquet":  # one schema for every part (datamill.io.parquet_schema)
-            from datamill.io.parquet_schema import unify_parts
-
-            stats["output"]["schema"] = unify_parts([plan.final_path(s.index) for s in plan.shards])
-        stats.update({"executor": executor, "workers": workers, "resumed_tasks": resumed,
-                      "seconds": round(time.perf_counter() - t0, 3)})
-        atomic_write_bytes(stats_path(output), orjson.dumps(stats, option=orjson.OPT_INDENT_2, default=str))
-        return stats
-
-
-def _prepare_output(plan, overwrite: bool) -> int:
-    """Check the output folder; return how many finished tasks a resumed run will skip."""
-    fs, out = fsspec.core.url_to_fs(plan.output)
-    meta = plan.meta("run.json")
-    fingerprint = plan.fingerprint()
-    if fs.exists(out) and overwrite:
-        fs.rm(out, recursive=True)
-    if fs.exists(out) and fs.ls(out):
-        mfs, mpath = fsspec.core.url_to_fs(meta)
-        if not mfs.exists(mpath):
-            raise DatamillError(f"output {plan.output!r} exists and is not a datamill run: choose an empty "
-                                f"folder or pass --overwrite")
-        with mfs.open(mpath, "rb") as fh:
-            previous = orjson.loads(fh.read())
-        if previous.get("digest") != fingerprint["digest"]:
-            raise DatamillError(f"output {plan.output!r} holds a run with a different recipe or inputs: "
-                                f"choose a new folder or pass --overwrite to start again")
-        changed = _changed_inputs(previous.get("input_content") or {}, fingerprint.get("input_content") or {})
-        if changed:
-            raise DatamillError(f"output {plan.output!r} was started from inputs that have changed since: "
-                                f"{'; '.join(changed[:5])}" + (f" (and {len(changed) - 5} more)" if len(changed) > 5 else "")
-                                + ". Resuming would mix old and new records: restore the inputs, choose a new "
-                                  "folder, or pass --overwrite to start again")
-        _remove_stale_temporaries(fs, out)
-        done = plan.meta("done")
-        dfs, dpath = fsspec.core.url_to_fs(done)
-        return len(dfs.ls(dpath)) if dfs.exists(dpath) else 0
-    fs.makedirs(out, exist_ok=True)
-    atomic_write_bytes(meta, orjson.dumps(fingerprint, option=orjson.OPT_INDENT_2, default=str))
-    return 0
-
-
-def _changed_inputs(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Input files whose content fingerprint differs from the one the run started with (a run
-    from before fingerprints were recorded has none, and is not checked)."""
-    from datamill.io.formats import fingerprint_changes
-
-    out = []
-    for path, old in previous.items():
-        new = current.get(path)
-        if new is None:
-            continue  # a missing input changes the digest, reported above
-        diff = fingerprint_changes(old, new)
-        if diff:
-            out.append(f"{path} ({', '.join(diff)})")
-    return out
-
-
-def _remove_stale_temporaries(fs, out: str) -> None:
-    """A killed run may leave half-written files under temporary names: they are never final
-    outputs, and the tasks that wrote them will run again."""
-    for path in fs.find(out):
-        if os.path.basename(path).startswith(".tmp-"):
-            fs.rm(path)
-
-
-def merge_results(plan, results: list[dict]) -> dict[str, Any]:
-    """Merge every task's marker into the run's stats."""
-    reader = ReadStats()
-    steps = [StepStats(s.label, s.kind) for s in plan.steps]
-    globals_info: dict[str, Any] = {}
-    output_records = 0
-    peak_rss = 0.0
-    files = []
-    unreadable = Counter()
-    for shard in plan.shards:
-        if shard.format not in READABLE:
-            unreadable[shard.format] += 1
-    last_seg = f"seg{len(plan.segments) - 1}"
-    for r in results:
-        stage = r["stage"]
-        peak_rss = max(peak_rss, r.get("peak_rss_mb") or 0.0)
-        if r.get("reader"):
-            reader.merge(ReadStats.from_dict(r["reader"]))
-        for idx, sd in (r.get("steps") or {}).items():
-            steps[int(idx)].merge(StepStats.from_dict(sd))
-        if stage == last_seg:
-            output_records += r["output_records"]
-            files.append(os.path.basename(plan.final_path(r["shard"])))
-        if stage.startswith("global"):
-            g = int(stage[6:].split("-")[0])
-            gi = plan.globals[g]
-            steps[gi].seconds += r.get("seconds", 0.0)
-            info = globals_info.setdefault(plan.steps[gi].label, {})
-            for key, value in (r.get("counters") or {}).items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key in info:
-                    info[key] += value
-                else:
-                    info[key] = value
-    quarantine = Counter(reader.quarantined)
-    for s in steps:
-        if s.quarantined:
-            quarantine[f"step_error:{s.label}"] += s.quarantined
-    languages: Counter = Counter()
-    for s in steps:
-        languages.update(s.counters.get("languages", {}))
-    return {
-        "pipeline": plan.name,
-        "inputs": list(dict.fromkeys(s.path for s in plan.shards)),
-        "output_dir": plan.output,
-        "reader": reader.to_dict(),
-        "steps": [s.to_dict() for s in steps],
-        "globals": globals_info,
-        "quarantine": dict(quarantine.most_common()),
-        "languages": dict(languages.most_common()),
-        "output": {"records": output_records, "files": sorted(files), "format": plan.output_format},
-        "peak_rss_mb_per_worker": peak_rss,
-    }
+        return RUNNERS.get("pipeline").run_pipeline(
+            self, inputs, output, workers=workers, executor=executor, keep_dropped=keep_dropped,
+            overwrite=overwrite, progress=progress, batch_size=batch_size, address=address,
+            split_bytes=split_bytes)
 
 
 def remove_output(path: str) -> None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import keyword
+import os
+import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +32,8 @@ from typing import Any
 import yaml
 
 from datamill.core.errors import RecipeError
-from datamill.core.step import REGISTRY, Step
+from datamill.core.registry import OUTPUT_FORMATS, RECORD_FORMATS, load_object
+from datamill.core.step import REGISTRY, STEPS, Step
 
 TOP_LEVEL = {"name", "description", "steps", "output", "input", "llm"}
 OUTPUT_KEYS = {"format": str, "compression": str}
@@ -49,8 +52,9 @@ class Recipe:
 
 
 def load_steps_registry() -> None:
-    """Import every built-in step module so the registry is complete."""
-    import datamill.steps  # noqa: F401  (its __init__ imports the step modules)
+    """Fill the step registry: built-in steps (through the loader the package registers) and
+    installed packages' ``datamill.steps`` entry points."""
+    STEPS.load()
 
 
 def _line(node: yaml.Node | None) -> int | None:
@@ -124,7 +128,8 @@ def parse_recipe(text: str, path: str | None = None, overrides: dict[str, Any] |
     for key in [k for k in overrides if k.split(".", 1)[0] == "llm"]:
         _apply_override(llm_block, key.split(".")[1:], overrides.pop(key))
     steps = []
-    labels: dict[str, int] = {}
+    labels: dict[str, int] = {}  # by the name written in the recipe (--set STEP.PARAM)
+    bases: dict[str, int] = {}  # by the step's registered name (its label, as Pipeline gives it)
     for item in steps_node.value:
         name = _step_name(item)
         n = labels.get(name, 0)
@@ -134,8 +139,11 @@ def parse_recipe(text: str, path: str | None = None, overrides: dict[str, Any] |
         for k in [k for k in overrides if k.startswith(label + ".")]:
             del overrides[k]
         step = build_step_from_node(item, path, llm_defaults=llm_block, overrides=mine)
-        if n:
-            step._label = label
+        base = step.name or type(step).__name__
+        nb = bases.get(base, 0)
+        bases[base] = nb + 1
+        if nb:
+            step._label = f"{base}#{nb + 1}"
         steps.append(step)
     if overrides:
         known = ", ".join(["llm"] + [s.label for s in steps])
@@ -168,23 +176,20 @@ def _check_input(recipe: Recipe, path: str | None, top: dict) -> None:
     fmt = recipe.input.get("records")
     if fmt is None:
         return
-    from datamill.post.formats import RECORD_FORMATS
-
     if fmt not in RECORD_FORMATS:
-        raise RecipeError(f"input records {fmt!r}: expected one of {', '.join(RECORD_FORMATS)}", path,
+        raise RecipeError(f"input records {fmt!r}: expected one of {', '.join(RECORD_FORMATS.names())}", path,
                           _line(top["input"][1]))
 
 
 def _check_output(recipe: Recipe, path: str | None, top: dict) -> None:
-    from datamill.io.writers import COMPRESSIONS, FORMATS
-
     fmt = recipe.output.get("format", "jsonl")
     comp = recipe.output.get("compression", "gz")
     line = _line(top["output"][1]) if "output" in top else None
-    if fmt not in FORMATS:
-        raise RecipeError(f"output format {fmt!r}: expected one of {sorted(FORMATS)}", path, line)
-    if comp not in COMPRESSIONS:
-        raise RecipeError(f"output compression {comp!r}: expected one of {sorted(COMPRESSIONS)}", path, line)
+    compressions = OUTPUT_FORMATS.find(fmt)
+    if compressions is None:
+        raise RecipeError(f"output format {fmt!r}: expected one of {OUTPUT_FORMATS.names()}", path, line)
+    if comp not in compressions:
+        raise RecipeError(f"output compression {comp!r}: expected one of {sorted(compressions)}", path, line)
 
 
 def _step_name(item: yaml.Node) -> str:
@@ -204,7 +209,7 @@ def build_step_from_node(item: yaml.Node, path: str | None, *, llm_defaults: dic
         name = name_node.value
     else:
         raise RecipeError("each step must be `- step_name: {param: value, ...}`", path, _line(item))
-    cls = REGISTRY.get(name)
+    cls = resolve_step(name, path, _line(name_node))
     if cls is None:
         hint = difflib.get_close_matches(name, REGISTRY, n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else f"; known steps: {', '.join(sorted(REGISTRY))}"
@@ -230,6 +235,31 @@ def build_step_from_node(item: yaml.Node, path: str | None, *, llm_defaults: dic
             raise RecipeError(f"--set {name}.{key}: {exc}", path, _line(name_node)) from None
         lines.setdefault(key.split(".")[0], _line(name_node))
     return build_step(cls, params, path=path, line=_line(name_node), param_lines=lines)
+
+
+def resolve_step(name: str, path: str | None = None, line: int | None = None) -> type[Step] | None:
+    """A step class by registered name, entry point (group ``datamill.steps``) or
+    ``package.module:Class``; ``None`` for an unknown name. A ``module:Class`` reference is
+    imported with the recipe's folder on the import path, so ``mysteps.py`` beside the recipe
+    works."""
+    if ":" not in name:
+        cls = STEPS.find(name)
+        if cls is not None and not cls.__dict__.get("name"):
+            cls.name = name  # a class an entry point names, not registered by itself
+        return cls
+    folder = os.path.dirname(os.path.abspath(path)) if path and "://" not in path else None
+    if folder and folder not in sys.path:
+        sys.path.append(folder)  # workers inherit it (fork, spawn, Ray's code paths)
+    try:
+        cls = load_object(name)
+    except (ImportError, AttributeError) as exc:
+        raise RecipeError(f"step {name!r} cannot be imported: {type(exc).__name__}: {exc}", path, line) from None
+    if not (isinstance(cls, type) and issubclass(cls, Step)):
+        raise RecipeError(f"step {name!r} is not a datamill step (a subclass of Transform, Tagger, "
+                          f"Filter or GlobalStep)", path, line)
+    if not cls.__dict__.get("name"):
+        cls.name = name  # an unregistered class is named (in stats, signals) as the recipe names it
+    return cls
 
 
 def step_parameters(cls: type[Step]) -> dict[str, tuple[Any, Any]]:

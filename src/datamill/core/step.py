@@ -20,9 +20,13 @@ from typing import Any, ClassVar, Iterable
 
 from datamill.core.errors import RecordError
 from datamill.core.record import Batch, Record
+from datamill.core.registry import Registry
 from datamill.core.stats import StepStats
 
 REGISTRY: dict[str, type["Step"]] = {}
+#: the step registry recipes resolve names through (the same dict as ``REGISTRY``); installed
+#: packages add steps with entry points in the group ``datamill.steps``
+STEPS: Registry[type["Step"]] = Registry("steps", REGISTRY)
 
 
 def register(name: str):
@@ -94,6 +98,10 @@ class Step:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "step"
     resources: ClassVar[Resources] = Resources()
+    #: the signals the step writes under ``signals[<label>]``: name -> Arrow type
+    #: (``"int64"``, ``"float64"``, ``"string"``, ``"bool"``, ``"list<...>"``); writers can
+    #: build one schema for a whole output from it before the first record
+    signal_types: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -164,6 +172,12 @@ class Step:
             stats.fallbacks.update(counts)
             counts.clear()
 
+    def declared_signals(self) -> dict[str, dict[str, str]]:
+        """``{label: {name: Arrow type}}`` of what this step (instance) writes; empty when it
+        writes no signals."""
+        types = self.signal_types
+        return {self.label: dict(types)} if types else {}
+
     @staticmethod
     def each(batch: Batch, fn) -> list[Any]:
         """``fn`` over every record; a record whose call raises gets :class:`Failed` with the
@@ -194,6 +208,7 @@ class StepContext:
                           record_id=str(record.get("id")), step=step.label,
                           offset=meta.get("offset"), line=meta.get("line"))
         entry = err.to_dict()
+        entry["where"] = err.location
         if failed.tb:
             entry["traceback"] = failed.tb
         self.quarantined.append(entry)
@@ -271,7 +286,6 @@ class Tagger(Step):
     does not apply), so outputs share one schema."""
 
     kind = "tagger"
-    signal_types: ClassVar[dict[str, str]] = {}
 
     def tag(self, record: Record) -> dict[str, Any]:
         raise StepDefinitionError(f"{type(self).__name__} must define tag() or tag_batch()")
@@ -290,6 +304,9 @@ class Tagger(Step):
                 ctx.quarantine(self, record, tag)
                 stats.quarantined += 1
                 continue
+            out.append(record)
+            if not tag:  # nothing to add (a tagger never drops)
+                continue
             sig = record.get("signals")
             if sig is None:
                 sig = record["signals"] = {}
@@ -299,7 +316,6 @@ class Tagger(Step):
             else:
                 sig[label] = dict(tag)
             self.count(record, tag, stats)
-            out.append(record)
         return out
 
     def count(self, record: Record, tag: dict[str, Any], stats: StepStats) -> None:

@@ -20,7 +20,7 @@ import fsspec
 from datamill.io.formats import Shard
 
 #: the default size above which an input file is cut into shards of about this size
-DEFAULT_SPLIT_BYTES = 1 << 30
+from datamill.core.pipeline import DEFAULT_SPLIT_BYTES  # noqa: E402,F401  (one home: core)
 
 
 def splittable(shard: Shard) -> bool:

@@ -11,6 +11,7 @@ STEP_MODULES = [
     "datamill.steps.quality.gopher",
     "datamill.steps.quality.gopher_repetition",
     "datamill.steps.quality.c4",
+    "datamill.steps.quality.c4_badwords",
     "datamill.steps.quality.fineweb",
     "datamill.steps.safety.pii",
     "datamill.steps.safety.url_blocklist",

@@ -117,7 +117,7 @@ def corpus(shared_data) -> list[dict]:
 def _clusters(records: list[dict]) -> dict[int, set]:
     out: dict[int, set] = {}
     for r in records:
-        c = (r.get("signals") or {}).get("minhash_cluster")
+        c = ((r.get("signals") or {}).get("minhash_dedup") or {}).get("cluster")
         if c is not None:
             out.setdefault(c, set()).add(r["id"])
     return out
@@ -163,8 +163,9 @@ def test_near_duplicates_found_distinct_texts_kept(corpus, tmp_path):
         assert len(kept_ids) == 1
     for r in kept + dropped:
         sig = r.get("signals") or {}
-        if "minhash_cluster" in sig:
-            assert sig["minhash_cluster_size"] == len(clusters[sig["minhash_cluster"]]) >= 2
+        if "minhash_dedup" in sig:
+            mh = sig["minhash_dedup"]
+            assert mh["cluster_size"] == len(clusters[mh["cluster"]]) >= 2
     g = stats["globals"]["minhash_dedup"]
     assert g["near_duplicates"] == len(dropped) and g["bands"] * g["rows"] <= 112
     assert stats["steps"][0]["dropped"] == {"near_duplicate": len(dropped)}

@@ -215,9 +215,9 @@ def test_stages_on_synthetic_vectors(tmp_path, backend):
     stats, ctx = StepStats("semantic_dedup", "global"), StepContext(keep_dropped=True)
     out = list(step.apply_shard(records, 1, str(tmp_path), stats, ctx))
     assert len(out) == 11 and stats.dropped["semantic_duplicate"] == 10
-    assert ctx.dropped[0]["signals"]["semdedup_duplicate_of"] == "s0-0"
-    assert out[-1]["signals"] == {"semdedup_cluster": -1, "semdedup_max_similarity": 0.0}
-    assert set(out[0]["signals"]) == {"semdedup_cluster", "semdedup_max_similarity"}
+    assert ctx.dropped[0]["signals"]["semantic_dedup"]["duplicate_of"] == "s0-0"
+    assert out[-1]["signals"] == {"semantic_dedup": {"cluster": -1, "max_similarity": 0.0}}
+    assert set(out[0]["signals"]["semantic_dedup"]) == {"cluster", "max_similarity"}
 
 
 def test_order_policies(tmp_path):
@@ -317,10 +317,10 @@ def test_pipeline_drops_paraphrases_deterministically(tmp_path, shared_data, emb
     assert set(dropped) <= copy_ids | {"word2"}
     for rid, r in dropped.items():
         assert r["drop_reason"] == "semantic_duplicate"
-        assert r["signals"]["semdedup_max_similarity"] > 0.9
+        assert r["signals"]["semantic_dedup"]["max_similarity"] > 0.9
         if rid != "word2":
-            assert r["signals"]["semdedup_duplicate_of"] == rid.removesuffix("-copy")
-    assert "word2" in dropped and dropped["word2"]["signals"]["semdedup_duplicate_of"] == "word"
+            assert r["signals"]["semantic_dedup"]["duplicate_of"] == rid.removesuffix("-copy")
+    assert "word2" in dropped and dropped["word2"]["signals"]["semantic_dedup"]["duplicate_of"] == "word"
     for rid in ("empty", "blank"):
-        assert kept[rid] == {"semdedup_cluster": -1, "semdedup_max_similarity": 0.0}
-    assert kept["word"]["semdedup_cluster"] >= 0
+        assert kept[rid] == {"semantic_dedup": {"cluster": -1, "max_similarity": 0.0}}
+    assert kept["word"]["semantic_dedup"]["cluster"] >= 0

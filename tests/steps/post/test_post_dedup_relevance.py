@@ -124,8 +124,8 @@ def test_relevance_filter():
     out = step.run_batch(recs, stats, ctx)
     assert [r["id"] for r in out] == ["a", "c", "p"]
     assert dict(stats.dropped) == {"off_topic": 1}
-    assert recs[0]["signals"]["prompt_response_similarity"] > 0.4
-    assert ctx.dropped[0]["signals"]["prompt_response_similarity"] < 0.1
+    assert recs[0]["signals"]["relevance_filter"]["prompt_response_similarity"] > 0.4
+    assert ctx.dropped[0]["signals"]["relevance_filter"]["prompt_response_similarity"] < 0.1
     assert "signals" not in recs[2]
 
 
@@ -169,5 +169,5 @@ def test_sft_recipe_end_to_end(shared_data, tmp_path):
     out = read_out(tmp_path / "out")
     assert 20 <= len(out) <= 31
     mail = [r for r in out if "summary" in r["messages"][0]["content"]]
-    assert mail and "jane.doe" not in json.dumps(mail[0]) and mail[0]["signals"]["pii_emails"] == 2
-    assert all(r["kind"] == "sft" and "prompt_language" in r["signals"] for r in out)
+    assert mail and "jane.doe" not in json.dumps(mail[0]) and mail[0]["signals"]["post_pii"]["pii_emails"] == 2
+    assert all(r["kind"] == "sft" and "prompt_language" in r["signals"]["post_language"] for r in out)

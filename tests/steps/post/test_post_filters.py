@@ -75,9 +75,9 @@ def test_post_validate_drops_with_the_issue_code():
     out, stats, ctx = run(PostValidate(), recs)
     assert [r["id"] for r in out] == ["r", "r"]
     assert dict(stats.dropped) == {"role_alternation": 1, "chosen_equals_rejected": 1}
-    assert ctx.dropped[0]["signals"]["validation"] == ["role_alternation", "no_final_assistant"]
-    assert ctx.dropped[0]["signals"]["validation_fields"] == ["messages[1]", "messages[1].role"]
-    assert out[1]["signals"]["validation"] == ["truncated_response"]  # a warning: kept, flagged
+    assert ctx.dropped[0]["signals"]["post_validate"]["validation"] == ["role_alternation", "no_final_assistant"]
+    assert ctx.dropped[0]["signals"]["post_validate"]["validation_fields"] == ["messages[1]", "messages[1].role"]
+    assert out[1]["signals"]["post_validate"]["validation"] == ["truncated_response"]  # a warning: kept, flagged
     out, stats, _ = run(PostValidate(drop_warnings=True), [qa("Why?", "Because of the")])
     assert out == [] and dict(stats.dropped) == {"truncated_response": 1}
     out, _, _ = run(PostValidate(ignore=["role_alternation", "no_final_assistant"]),
@@ -103,14 +103,14 @@ def test_post_length_chars_and_tokens(tmp_path):
     out, stats, _ = run(PostLength(min_prompt_chars=1, min_response_chars=2, max_response_chars=100), recs)
     assert len(out) == 1
     assert dict(stats.dropped) == {"prompt_too_short": 1, "response_too_short": 2, "response_too_long": 1}
-    assert out[0]["signals"]["prompt_chars"] == 2 and out[0]["signals"]["response_chars"] == 12
+    assert out[0]["signals"]["post_length"]["prompt_chars"] == 2 and out[0]["signals"]["post_length"]["response_chars"] == 12
     path = tmp_path / "tokenizer.json"
     train_tokenizer(["hello there friend"] * 20, vocab_size=270, min_frequency=1).save(str(path))
     step = PostLength(max_response_tokens=5, max_total_tokens=8, tokenizer=str(path))
     out, stats, _ = run(step, [qa("Hi", "hello"), qa("Hi", "hello there friend " * 4),
                                qa("hello there friend hello there friend", "hello there")])
     assert len(out) == 1 and dict(stats.dropped) == {"response_too_long": 1, "too_many_tokens": 1}
-    assert set(out[0]["signals"]) >= {"prompt_tokens", "response_tokens", "total_tokens"}
+    assert set(out[0]["signals"]["post_length"]) >= {"prompt_tokens", "response_tokens", "total_tokens"}
     with pytest.raises(ValueError):
         PostLength(min_response_chars=10, max_response_chars=5)
 
@@ -128,7 +128,7 @@ def test_post_pii_redacts_every_message():
         "jane.doe" not in r["messages"][0]["content"]
     assert "jane.doe" not in r["chosen"][0]["content"] and "jane.doe" not in r["chosen"][0]["tool_calls"][0]["arguments"]
     assert "8.8.8.8" not in r["rejected"][0]["content"] and "10.0.0.1" in r["rejected"][0]["content"]
-    assert r["signals"] == {"pii_emails": 3, "pii_ips": 2}
+    assert r["signals"] == {"post_pii": {"pii_emails": 3, "pii_ips": 2}}
     out, _, _ = run(PostPII(roles=["assistant"]), [qa("me@acme.io", "ok")])
     assert out[0]["messages"][0]["content"] == "me@acme.io"
 
@@ -196,7 +196,7 @@ def test_template_leaks(text, reason):
 def test_template_leak_in_prompt_and_signal():
     rec = qa("<|user|> hi", "Hello.")
     assert TemplateLeakFilter().keep(rec) == "template_leak"
-    assert rec["signals"]["template_leak"] == {"token": "<|user|>", "field": "messages[0].content"}
+    assert rec["signals"]["template_leak_filter"]["template_leak"] == {"token": "<|user|>", "field": "messages[0].content"}
     assert TemplateLeakFilter(include_prompt=False).keep(qa("<|user|> hi", "Hello.")) is None
     assert TemplateLeakFilter(extra_tokens=["<END>"]).keep(qa("Q", "x <END>")) == "template_leak"
     assert TemplateLeakFilter(role_labels=False).keep(qa("Q", "ok\nHuman: more")) is None
@@ -218,7 +218,7 @@ def test_repetition():
              "light, mostly blue and red. The energy splits water and releases oxygen, while carbon "
              "dioxide is fixed into sugars in the Calvin cycle.")
     rec = qa("Q", prose)
-    assert f.keep(rec) is None and rec["signals"]["repetition"]["max_run"] == 1
+    assert f.keep(rec) is None and rec["signals"]["repetition_filter"]["repetition"]["max_run"] == 1
     code = "Here:\n```python\n" + "x = 1\n" * 20 + "```\nThat sets x repeatedly, which is fine."
     assert f.keep(qa("Q", code)) is None
     math = "$$\na^2\n$$\nand\n$$\nb^2\n$$\nand\n$$\nc^2\n$$"
@@ -243,7 +243,7 @@ def test_rule_filters_on_shared_data(shared_data):
     out, stats, ctx = run(RefusalFilter(), recs)
     dropped = sum(stats.dropped.values())
     assert 0.005 * n <= dropped <= 0.05 * n  # alpaca's "As an AI, …" answers
-    assert all(d["signals"]["refusal_match"] for d in ctx.dropped)
+    assert all(d["signals"]["refusal_filter"]["refusal_match"] for d in ctx.dropped)
 
 
 # --- post_language --------------------------------------------------------------------------------
@@ -263,8 +263,8 @@ def test_post_language(language_step):
             qa("What is 2+2?", "4"),
             qa("Write hello world", "```python\nprint('hello world')\n```")]
     out, stats, _ = run(language_step, recs)
-    assert [r["signals"]["prompt_language"] for r in recs[:4]] == ["en", "zh", "en", "fr"]
-    assert recs[4]["signals"]["response_language"] == "und"  # too short to judge: not dropped
+    assert [r["signals"]["post_language"]["prompt_language"] for r in recs[:4]] == ["en", "zh", "en", "fr"]
+    assert recs[4]["signals"]["post_language"]["response_language"] == "und"  # too short to judge: not dropped
     assert len(out) == 4
     assert dict(stats.dropped) == {"language_mismatch": 1, "prompt_language_not_kept": 1}
     rec = qa("老虎会吃哪一个，草还是树叶？", "老虎是肉食动物，它不吃草也不吃树叶。")  # lid.176 says wuu

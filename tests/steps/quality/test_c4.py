@@ -119,7 +119,7 @@ def test_badwords_keep_fraction_is_deterministic(ldnoobw):
 
 
 def test_badwords_without_lists_offline_is_a_clear_error(monkeypatch, tmp_path):
-    import datamill.steps.quality.c4 as c4
+    import datamill.steps.quality.c4_badwords as c4
 
     def offline(folder, lang):
         raise OSError("network unreachable")

@@ -177,3 +177,14 @@ def test_dup_ngrams_by_size_equals_counting_each_size():
         sizes = list(range(5, 11)) if rnd.random() < 0.7 else [5, 7, 8, 10]
         got = dup_ngram_chars_by_size(words, sizes)
         assert got == {n: (_dup_ngram_chars(words, n) if len(words) >= n else None) for n in sizes}
+
+
+def test_missing_segmenter_and_missing_language_are_counted_fallbacks(monkeypatch):
+    from datamill.text import words as w
+
+    monkeypatch.setitem(w._segmenters, "zh", None)  # as if jieba were not installed
+    step = GopherQuality()
+    stats, ctx = StepStats("gopher_quality", "filter"), StepContext()
+    step.run_batch([rec("今天天气很好，我们一起去公园散步吧。" * 10, "zh"),
+                    {"id": "y", "text": GOOD, "metadata": {}, "signals": {}}], stats, ctx)
+    assert stats.fallbacks == {"no_word_segmenter_zh": 1, "no_language_used_default": 1}

@@ -26,7 +26,8 @@
    first record, so the output depends neither on the number of workers nor on resuming.
 
 4. apply (per shard, before the steps after this one): clustered records get the signals
-   ``minhash_cluster`` and ``minhash_cluster_size``; the others of each cluster are dropped with
+   ``cluster`` and ``cluster_size`` under ``signals[<label>]`` (``signals["minhash_dedup"]``);
+   the others of each cluster are dropped with
    the reason ``near_duplicate``.
 
 Memory: a signatures task holds one shard's band hashes (16 bytes × bands per record); a
@@ -42,11 +43,12 @@ from typing import Any, Iterable, Literal
 
 import numpy as np
 
-from datamill.core.record import Record
+from datamill.core.record import Record, get_signal
 from datamill.core.stats import StepStats
 from datamill.core.step import GlobalStep, Resources, Stage, register
 from datamill.io.state import StateStore
 from datamill.steps.dedup import lsh
+from datamill.text.languages import record_language
 
 #: entries per shard that a buckets task reads at a time
 MERGE_CHUNK = 1 << 20
@@ -148,7 +150,7 @@ class MinHashDedup(GlobalStep):
     def _signal(self, record: Record) -> float:
         if not self.keep_signal:
             return math.nan
-        value = (record.get("signals") or {}).get(self.keep_signal)
+        value = get_signal(record, self.keep_signal)
         if value is None:
             value = (record.get("metadata") or {}).get(self.keep_signal)
         try:
@@ -162,8 +164,8 @@ class MinHashDedup(GlobalStep):
         info = np.zeros(len(batch), dtype=_DOCS_DTYPE)
         for i, record in enumerate(batch):
             text = self._text(record)
-            language = (record.get("signals") or {}).get("language")
-            chars = lsh.uses_chars(text, language if isinstance(language, str) else None)
+            language = record_language(record, None) or None
+            chars = lsh.uses_chars(text, language)
             toks.append(lsh.tokens(text, chars, self.lowercase, self.normalize))
             ns.append(self.char_ngram if chars else self.ngram)
             info["length"][i] = len(text)
@@ -332,8 +334,8 @@ class MinHashDedup(GlobalStep):
                 signals = record.get("signals")
                 if signals is None:
                     signals = record["signals"] = {}
-                signals["minhash_cluster"] = int(table["cluster"][i])
-                signals["minhash_cluster_size"] = int(table["size"][i])
+                signals[self.label] = {"cluster": int(table["cluster"][i]),
+                                       "cluster_size": int(table["size"][i])}
                 if table["drop"][i]:
                     yield record, "near_duplicate"
                     continue

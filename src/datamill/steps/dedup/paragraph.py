@@ -25,8 +25,8 @@ Stages:
 
    Both write, per shard, the (record, unit) pairs to remove (``remove-<shard>-p<part>.npy``).
 3. ``apply`` (per shard): removes those units (or, with ``action="tag"``, only records their
-   character spans), writes the signals ``paragraph_units``, ``paragraph_dup_units`` and
-   ``paragraph_dup_chars``, and drops a record that lost units and is left with fewer than
+   character spans), writes the signals ``units``, ``dup_units`` and ``dup_chars`` (and
+   ``dup_spans`` with ``action="tag"``) under ``signals[<label>]``, and drops a record that lost units and is left with fewer than
    ``min_chars`` characters or ``min_words`` words (reason ``paragraph_dedup_too_short``).
 
 Counters in ``stats.json``: ``units``, ``duplicate_units``, ``duplicate_chars`` (reduce) and,
@@ -47,6 +47,7 @@ from datamill.core.record import Record
 from datamill.core.stats import StepStats
 from datamill.core.step import GlobalStep, Stage, register
 from datamill.io.state import StateStore
+from datamill.text.languages import record_language
 
 _PUNCT = regex.compile(r"[\p{P}\p{S}]+")
 _DIGITS = regex.compile(r"\d")
@@ -327,8 +328,8 @@ class ParagraphDedup(GlobalStep):
         if self.min_words:
             from datamill.text.words import is_punctuation, split_words
 
-            lang = (record.get("signals") or {}).get("language")
-            n = sum(1 for w in split_words(text, lang if isinstance(lang, str) else None)
+            lang = record_language(record, None) or None
+            n = sum(1 for w in split_words(text, lang)
                     if not is_punctuation(w))
             return n < self.min_words
         return False
@@ -343,13 +344,16 @@ class ParagraphDedup(GlobalStep):
             signals = record.get("signals")
             if signals is None:
                 signals = record["signals"] = {}
+            mine: dict = {}  # signals[<label>]: units, dup_units, dup_chars (dup_spans)
+            signals[self.label] = mine
+            signals = mine
             drop = removals.get(pos)
             if text is None or not drop:  # nothing to remove: no need to cut the text again
-                signals["paragraph_units"] = counts[pos] if pos < len(counts) else 0
-                signals["paragraph_dup_units"] = 0
-                signals["paragraph_dup_chars"] = 0
+                signals["units"] = counts[pos] if pos < len(counts) else 0
+                signals["dup_units"] = 0
+                signals["dup_chars"] = 0
                 if self.action == "tag":
-                    signals["paragraph_dup_spans"] = []
+                    signals["dup_spans"] = []
                 yield record, None
                 continue
             kept: list[str] = []
@@ -372,11 +376,11 @@ class ParagraphDedup(GlobalStep):
                     u += 1
                 kept.append(text[start:end])
             n_removed = len(spans)
-            signals["paragraph_units"] = n_units
-            signals["paragraph_dup_units"] = n_removed
-            signals["paragraph_dup_chars"] = removed_chars
+            signals["units"] = n_units
+            signals["dup_units"] = n_removed
+            signals["dup_chars"] = removed_chars
             if self.action == "tag":
-                signals["paragraph_dup_spans"] = spans
+                signals["dup_spans"] = spans
                 yield record, None
                 continue
             if n_removed:

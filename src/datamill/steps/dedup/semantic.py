@@ -18,10 +18,11 @@ For post-training sets and small corpora. A global step in four stages, then the
 4. ``collect`` (single): the decisions are gathered into one file per shard.
 
 Then per shard, duplicates are dropped with the reason ``semantic_duplicate``; every record
-gets the signals ``semdedup_cluster`` (-1 when it had no text) and ``semdedup_max_similarity``
+gets the signals ``cluster`` (-1 when it had no text) and ``max_similarity`` under
+``signals[<label>]`` (``signals["semantic_dedup"]``)
 (its highest similarity to an earlier kept record of its cluster, 0.0 for the first; a record
 is dropped exactly when this is above ``threshold``). Dropped records also carry
-``semdedup_duplicate_of``, the id of the kept record they matched, in the dropped side output.
+``duplicate_of``, the id of the kept record they matched, in the dropped side output.
 
 ``order``: ``"input"`` (default) keeps the first occurrence in input order, as exact dedup does;
 ``"far_from_centroid"`` keeps the record farthest from its cluster's centroid first (the
@@ -395,10 +396,11 @@ class SemanticDedup(GlobalStep):
             if sig is None:
                 sig = record["signals"] = {}
             if pos < n:
-                sig["semdedup_cluster"] = int(cluster[pos])
-                sig["semdedup_max_similarity"] = round(float(max_sim[pos]), 4)
+                mine = {"cluster": int(cluster[pos]), "max_similarity": round(float(max_sim[pos]), 4)}
+                sig[self.label] = mine
+                sig = mine
                 if drop[pos]:
-                    sig["semdedup_duplicate_of"] = dup_of[pos]
+                    sig["duplicate_of"] = dup_of[pos]
                     yield record, "semantic_duplicate"
                     continue
             yield record, None

@@ -94,7 +94,7 @@ class PostLanguage(Filter):
         for rec, res in zip(batch, found):
             p_lang, p_score, _ = res.get("prompt", (UNDETERMINED, 0.0, False))
             r_lang, r_score, _ = res.get("response", (UNDETERMINED, 0.0, False))
-            set_signals(rec, prompt_language=p_lang, prompt_language_score=round(float(p_score), 4),
+            set_signals(rec, self.label, prompt_language=p_lang, prompt_language_score=round(float(p_score), 4),
                         response_language=r_lang, response_language_score=round(float(r_score), 4))
             verdicts.append(self._verdict(res))
         return verdicts
@@ -122,6 +122,6 @@ class PostLanguage(Filter):
         return None
 
     def count(self, record: Record, verdict, stats: StepStats) -> None:
-        lang = (record.get("signals") or {}).get("prompt_language")
+        lang = ((record.get("signals") or {}).get(self.label) or {}).get("prompt_language")
         if lang is not None:
             stats.counter("languages")[lang] += 1

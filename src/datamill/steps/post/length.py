@@ -186,5 +186,5 @@ class PostLength(Filter):
                     reason = "response_too_long"
                 elif self.max_total_tokens is not None and totals and max(totals) > self.max_total_tokens:
                     reason = "too_many_tokens"
-        set_signals(rec, **sig)
+        set_signals(rec, self.label, **sig)
         return reason

@@ -101,5 +101,5 @@ class PostNormalize(Transform):
                     if new != value:
                         msg[key] = new
         if counts:
-            set_signals(record, normalized=dict(counts))
+            set_signals(record, self.label, normalized=dict(counts))
         return record

@@ -59,5 +59,5 @@ class PostPII(Transform):
                 sig["pii_emails"] = n_emails
             if n_ips:
                 sig["pii_ips"] = n_ips
-            set_signals(record, **sig)
+            set_signals(record, self.label, **sig)
         return record

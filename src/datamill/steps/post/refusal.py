@@ -130,6 +130,6 @@ class RefusalFilter(Filter):
                                           include_rejected=self.include_rejected):
             found = self.check(text)
             if found:
-                set_signals(record, refusal_match=found[1][:100], refusal_field=field)
+                set_signals(record, self.label, refusal_match=found[1][:100], refusal_field=field)
                 return found[0]
         return None

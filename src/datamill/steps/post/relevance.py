@@ -69,7 +69,7 @@ class RelevanceFilter(Filter):
         verdicts: list[None | str] = [None] * len(batch)
         for i, sim in zip(idx, self.similarities(pairs)):
             sim = float(sim)
-            set_signals(batch[i], prompt_response_similarity=round(sim, 4))
+            set_signals(batch[i], self.label, prompt_response_similarity=round(sim, 4))
             if sim < self.threshold:
                 verdicts[i] = "off_topic"
         return verdicts

@@ -31,7 +31,7 @@ from collections import Counter
 from datamill.core.record import Record
 from datamill.core.step import Filter, register
 from datamill.post.schema import prompt_text
-from datamill.steps.post.sides import prose_only, set_signals, taught_answers
+from datamill.steps.post.sides import prose_only, set_signals, side_language, taught_answers
 from datamill.steps.quality.gopher import _dup_ngram_chars
 from datamill.text.words import is_punctuation, words
 
@@ -52,8 +52,8 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
 def _language(record: dict, text: str) -> str:
-    lang = (record.get("signals") or {}).get("response_language")
-    if isinstance(lang, str) and lang not in ("", "und"):
+    lang = side_language(record, "response")
+    if lang and lang != "und":
         return lang
     cjk = len(_CJK.findall(text[:500]))
     if cjk > 20:
@@ -139,7 +139,7 @@ class RepetitionFilter(Filter):
     def keep(self, record: Record) -> None | str:
         worst = None
         if self.honour_requests and asked_to_repeat(prompt_text(record)):
-            set_signals(record, repetition={"requested": True})
+            set_signals(record, self.label, repetition={"requested": True})
             return None
         for field, text in taught_answers(record, all_turns=self.all_turns,
                                           include_rejected=self.include_rejected):
@@ -148,10 +148,10 @@ class RepetitionFilter(Filter):
             m = self.measure(text, _language(record, text))
             reason = self._reason(m)
             if reason:
-                set_signals(record, repetition=dict(m, field=field))
+                set_signals(record, self.label, repetition=dict(m, field=field))
                 return reason
             if worst is None or m["dup_ngram_frac"] > worst["dup_ngram_frac"]:
                 worst = m
         if worst is not None:
-            set_signals(record, repetition=worst)
+            set_signals(record, self.label, repetition=worst)
         return None

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from datamill.post.walk import PROMPT_MODES, prompt_key, taught_answers  # noqa: F401  (re-exported)
+
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
 
 
@@ -62,8 +63,25 @@ def prose_only(text: str) -> str:
     return "\n".join(l for l in text.split("\n") if not is_table_line(l) and not is_code_line(l))
 
 
-def set_signals(record: dict, **values: Any) -> None:
+def set_signals(record: dict, label: str, **values: Any) -> None:
+    """Write ``values`` under ``record["signals"][label]`` (the step's label: the layout every
+    step uses, docs/pipelines.md)."""
     sig = record.get("signals")
     if sig is None:
         sig = record["signals"] = {}
-    sig.update(values)
+    mine = sig.get(label)
+    if isinstance(mine, dict):
+        mine.update(values)
+    else:
+        sig[label] = dict(values)
+
+
+def side_language(record: dict, side: str) -> str | None:
+    """The language ``post_language`` measured for ``side`` (``prompt``/``response``), from
+    ``signals.post_language`` (or the flat key of outputs written before the layout)."""
+    sig = record.get("signals") or {}
+    mine = sig.get("post_language")
+    lang = mine.get(f"{side}_language") if isinstance(mine, dict) else None
+    if lang is None:
+        lang = sig.get(f"{side}_language")
+    return lang if isinstance(lang, str) else None

@@ -64,12 +64,12 @@ class TemplateLeakFilter(Filter):
                 continue
             m = self._tokens.search(content)
             if m:
-                set_signals(record, template_leak={"token": m.group(0).strip(), "field": f"{field}.content"})
+                set_signals(record, self.label, template_leak={"token": m.group(0).strip(), "field": f"{field}.content"})
                 return "template_leak"
             if self.role_labels and role == "assistant":
                 m = ROLE_LABEL.search(content)
                 if m:
-                    set_signals(record, template_leak={"token": m.group(0).strip(),
+                    set_signals(record, self.label, template_leak={"token": m.group(0).strip(),
                                                        "field": f"{field}.content"})
                     return "role_label_leak"
         return None

@@ -62,7 +62,7 @@ class PostValidate(Filter):
         if not issues:
             return None
         if isinstance(record, dict):
-            set_signals(record, validation=[i.code for i in issues],
+            set_signals(record, self.label, validation=[i.code for i in issues],
                         validation_fields=[i.field for i in issues])
         for i in issues:
             if i.severity == ERROR:

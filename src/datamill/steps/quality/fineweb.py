@@ -121,7 +121,6 @@ class FineWebQuality(Chain):
     """
 
     resources = Resources(cpus=1.0, memory_mb=600)
-    signal_types = FineWebQualitySignals.signal_types
 
     def __init__(self, line_punct_thr: float | None = 0.12, line_punct_exclude_zero: bool = False,
                  stop_chars: list[str] | None = None, short_line_thr: float | None = 0.67,

@@ -179,7 +179,6 @@ class GopherQuality(Chain):
     """
 
     resources = Resources(cpus=1.0, memory_mb=600)
-    signal_types = GopherQualitySignals.signal_types
 
     def __init__(self, min_doc_words: int | None = 50, max_doc_words: int | None = 100_000,
                  min_avg_word_length: float | None = 3, max_avg_word_length: float | None = 10,

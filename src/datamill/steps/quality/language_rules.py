@@ -1,4 +1,5 @@
-"""Per-language tables shared by the rule-based quality filters.
+"""The record's language, for the rule-based quality steps; the per-language tables they use
+live in :mod:`datamill.text.languages` (re-exported here for older imports).
 
 The published rule sets (Gopher, C4, FineWeb) were written for English. Rules that measure
 words need a word splitter per language (see :mod:`datamill.text.words`); rules that name
@@ -8,67 +9,19 @@ have none the rule is skipped rather than dropping every document of that langua
 
 from __future__ import annotations
 
-from typing import Any
-
-from datamill.text.words import CJK_LANGUAGES, base_language
-
-#: Gopher's stop words for English (Rae et al. 2021, appendix A) and, for other languages, the
-#: most frequent function words of that language (as its word splitter produces them). The
-#: rule asks for at least ``min_stop_words`` *distinct* ones, compared in lower case.
-STOP_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset({"the", "be", "to", "of", "and", "that", "have", "with"}),
-    "zh": frozenset({"的", "了", "在", "是", "和", "有", "也", "就", "不", "这", "我", "都"}),
-    "ja": frozenset({"の", "は", "に", "を", "が", "と", "で", "た", "て", "し", "も", "な"}),
-    "de": frozenset({"der", "die", "das", "und", "zu", "den", "von", "mit", "ist", "nicht"}),
-    "fr": frozenset({"le", "la", "les", "de", "et", "des", "est", "que", "un", "une"}),
-    "es": frozenset({"de", "la", "que", "el", "en", "y", "los", "se", "las", "por"}),
-    "it": frozenset({"di", "che", "il", "la", "e", "per", "un", "non", "in", "è"}),
-    "pt": frozenset({"de", "que", "não", "o", "a", "e", "do", "da", "em", "para"}),
-    "nl": frozenset({"de", "het", "een", "en", "van", "is", "dat", "op", "te", "in"}),
-    "ru": frozenset({"и", "в", "не", "на", "что", "с", "по", "как", "это", "я"}),
-    "pl": frozenset({"i", "w", "nie", "na", "się", "z", "że", "do", "to", "jest"}),
-}
-
-#: Languages whose words are not separated by spaces and are short (one to three characters):
-#: Gopher's mean-word-length rule (3..10 characters) does not apply to them.
-SHORT_WORD_LANGUAGES = frozenset(CJK_LANGUAGES | {"th", "lo", "km", "my", "bo"})
-
-#: Languages for which no word segmenter is shipped: word-count rules are skipped.
-UNSEGMENTED_LANGUAGES = frozenset({"th", "lo", "km", "my", "bo"})
-
-#: C4's terminal punctuation (``. ? ! " '``); CJK languages also end sentences with full-width
-#: marks and closing quotes.
-C4_END_PUNCT = (".", "?", "!", '"', "'")
-C4_END_PUNCT_CJK = C4_END_PUNCT + ("。", "！", "？", "｡", "．", "”", "」", "』")
-C4_ELLIPSES = ("...",)
-C4_ELLIPSES_CJK = ("...", "…")
-
-#: C4's policy phrases (lines naming them are removed), with Chinese and Japanese equivalents
-#: for pages in those languages (English phrases apply to every language).
-C4_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
-             "use of cookies", "use cookies")
-C4_POLICY_EXTRA: dict[str, tuple[str, ...]] = {
-    "zh": ("隐私政策", "隱私政策", "隐私权政策", "隱私權政策", "使用条款", "使用條款", "服务条款",
-           "服務條款", "cookie政策", "使用cookie"),
-    "ja": ("プライバシーポリシー", "利用規約", "クッキーポリシー", "cookieポリシー",
-           "クッキーを使用", "cookieを使用"),
-}
-
-#: Bullet marks at the start of a line (Gopher's bullet rule); datatrove counts ``•`` and ``-``.
-BULLETS = ("•", "-", "‣", "◦", "▪", "●", "○", "■", "□", "◆", "・", "*", "–", "—")
-
-
-def record_language(record: dict[str, Any], default: str | None) -> str:
-    """The record's base language code: ``metadata["language"]`` (where language ID writes
-    it), else a flat ``signals["language"]`` (outputs written before the signals layout),
-    else ``default`` (``""`` when none)."""
-    lang = (record.get("metadata") or {}).get("language")
-    if not lang:
-        lang = (record.get("signals") or {}).get("language")
-    if isinstance(lang, dict):  # {"code": ..., "score": ...}
-        lang = lang.get("code") or lang.get("language")
-    return base_language(lang or default)
-
-
-def is_cjk(language: str) -> bool:
-    return language in CJK_LANGUAGES and language != "ko"
+from datamill.text.languages import (  # noqa: F401  (the tables' home is datamill.text.languages)
+    BULLETS,
+    C4_ELLIPSES,
+    C4_ELLIPSES_CJK,
+    C4_END_PUNCT,
+    C4_END_PUNCT_CJK,
+    C4_POLICY,
+    C4_POLICY_EXTRA,
+    CJK_LANGUAGES,
+    SHORT_WORD_LANGUAGES,
+    STOP_WORDS,
+    UNSEGMENTED_LANGUAGES,
+    base_language,
+    is_cjk,
+    record_language,
+)

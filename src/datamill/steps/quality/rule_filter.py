@@ -17,8 +17,8 @@ from typing import Any
 
 from datamill.core.record import Record
 from datamill.core.step import Filter, StepDefinitionError, Tagger
-from datamill.steps.quality.language_rules import record_language
-from datamill.text.words import base_language, warm_up
+from datamill.steps.quality.language_rules import is_cjk, record_language
+from datamill.text.words import base_language, segmenter_name, warm_up
 
 
 def language_of(step, record: Record) -> str:
@@ -40,7 +40,10 @@ class RuleSignals(Tagger):
         warm_up(self.default_language)
 
     def tag(self, record: Record) -> dict[str, Any]:
-        return self.measure(record.get("text") or "", language_of(self, record))
+        lang = language_of(self, record)
+        if is_cjk(lang) and segmenter_name(lang) == "runs":
+            self.fallback(f"no_word_segmenter_{lang}")  # jieba / SudachiPy missing: script runs
+        return self.measure(record.get("text") or "", lang)
 
     def measure(self, text: str, lang: str) -> dict[str, Any]:
         raise StepDefinitionError(f"{type(self).__name__} must define measure()")
@@ -61,7 +64,8 @@ class SignalRules(Filter):
         if not isinstance(sig, dict):
             raise ValueError(f"record has no signals[{key!r}]: run {self.tagger_name or 'its tagger'} "
                              f"before {self.name} (or set signals_from)")
-        return self.decide(sig, language_of(self, record))
+        # the tagger counted a record without a language already: count it once
+        return self.decide(sig, record_language(record, self.default_language))
 
     def decide(self, sig: dict[str, Any], lang: str) -> str | None:
         raise StepDefinitionError(f"{type(self).__name__} must define decide()")

@@ -283,6 +283,9 @@ class PIIRedact(Transform):
         parts.append(text[pos:])
         return "".join(parts), n_emails, n_ips
 
+    def declared_signals(self) -> dict[str, dict[str, str]]:
+        return super().declared_signals() if self.keep_signals else {}
+
     def transform(self, record: Record) -> Record:
         text = record.get("text")
         n_emails = n_ips = 0
