@@ -150,17 +150,20 @@ def public_view(view: dict[str, Any]) -> dict[str, Any]:
             "responses": [{"messages": r.get("messages") or []} for r in view.get("responses") or []]}
 
 
-def task_json(db: Session, a: Assignment, *, for_reviewer: bool = False) -> dict[str, Any]:
-    project = db.get(Project, a.project_id)
+def task_json(db: Session, a: Assignment, *, for_reviewer: bool = False, project: Project | None = None) -> dict[str, Any]:
+    project = project if project is not None else db.get(Project, a.project_id)
     out = {"id": a.id, "project_id": a.project_id, "status": a.status, "round": a.round, "version": a.version,
            "locked_until": a.locked_until.isoformat() if a.locked_until else None,
            "item": {"id": a.item_id, "external_id": a.item.external_id,
                     "view": a.item.view if for_reviewer else public_view(a.item.view)},
            "question_schema": project.question_schema}
-    last = distribution.latest_annotation(db, a.id)
-    out["answer"] = last.answer if last else None
-    rej = review_mod.last_rejection(db, a)
-    out["review_comment"] = rej.comment if rej else None
+    if a.round == 0:  # never submitted: no answer and no review to look up (a fresh task)
+        out["answer"] = out["review_comment"] = None
+    else:
+        last = distribution.latest_annotation(db, a.id)
+        out["answer"] = last.answer if last else None
+        rej = review_mod.last_rejection(db, a)
+        out["review_comment"] = rej.comment if rej else None
     if for_reviewer:
         out["annotator"] = a.user.username
         out["history"] = review_mod.history(db, a.id)
@@ -409,19 +412,18 @@ def next_task(project_id: DbId, request: Request, p: Principal = Depends(api_pri
               db: Session = Depends(get_db)) -> dict[str, Any]:
     """Lock and return the next task for me (my live lock or rework first); ``{"task": null}`` when
     nothing is left."""
-    auth.project_for(db, p.user, project_id, need="annotator")
-    uid = p.user.id
+    pr = auth.project_for(db, p.user, project_id, need="annotator")
+    user = p.user
 
     def go(s: Session):
-        pr = s.get(Project, project_id)
-        a = distribution.next_task(s, s.get(User, uid), pr)
+        a = distribution.next_task(s, user, pr)
         return a.id if a else None
 
     aid = distribution.with_retry(request.app.state.writer, go)
     if aid is None:
         return {"task": None}
     db.rollback()  # end the read snapshot: see what the writer committed
-    return {"task": task_json(db, db.get(Assignment, aid))}
+    return {"task": task_json(db, db.get(Assignment, aid), project=pr)}
 
 
 @router.get("/tasks", tags=["tasks"])
@@ -443,10 +445,10 @@ def get_task(task_id: DbId, p: Principal = Depends(api_principal), db: Session =
 def submit(task_id: DbId, body: SubmitIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
     """Submit my answer. The same answer twice is stored once (``duplicate: true``); a different
     answer to a task already submitted is 409."""
-    uid = p.user.id
+    user = p.user
 
     def go(s: Session):
-        ann, dup = distribution.submit(s, s.get(User, uid), task_id, body.answer, expected_version=body.version)
+        ann, dup = distribution.submit(s, user, task_id, body.answer, expected_version=body.version)
         a = s.get(Assignment, task_id)
         return {"annotation_id": ann.id, "round": ann.round, "status": a.status, "duplicate": dup}
 
