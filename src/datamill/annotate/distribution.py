@@ -119,7 +119,14 @@ def next_task(db: Session, user: User, project: Project) -> Assignment | None:
         return mine
     swept = _expire_now_and_then(db, project.id)
     while True:  # when others took every candidate meanwhile (PostgreSQL), look again
-        candidates = list(db.scalars(queue_query(project, user.id).limit(25)))
+        q = queue_query(project, user.id)
+        candidates: list[int] = []
+        if db.get_bind().dialect.name == "postgresql":
+            # lock a few candidate rows and skip the ones other requests hold: concurrent fetches
+            # take different items instead of queueing on the same row locks at the queue's head
+            candidates = list(db.scalars(q.limit(5).with_for_update(skip_locked=True, of=Item)))
+        if not candidates:  # SQLite (one writer at a time), or every free row is held right now
+            candidates = list(db.scalars(q.limit(25)))
         if not candidates:
             if not swept:  # before saying "nothing left", free what expired since the last sweep
                 swept = True
