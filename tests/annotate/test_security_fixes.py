@@ -10,7 +10,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from annotate_helpers import csrf_of, make_app, new_project, next_task, pair, rate_rank_answer, submit, web_login
+from annotate_helpers import make_app, new_project, next_task, pair, rate_rank_answer, submit, web_login
 
 UPLOAD_ROUTES = ("/admin/projects", "/admin/projects/1/import", "/api/projects/1/upload", "/api/projects/1/import")
 
