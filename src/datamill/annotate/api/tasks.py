@@ -26,15 +26,11 @@ def next_task(project_id: DbId, request: Request, p: Principal = Depends(api_pri
     pr = auth.project_for(db, p.user, project_id, need="annotator")
     user = p.user
 
-    def go(s: Session):
+    def go(s: Session):  # the task's JSON is built in the same transaction: no second read
         a = distribution.next_task(s, user, pr)
-        return a.id if a else None
+        return task_json(s, a, project=pr) if a else None
 
-    aid = distribution.with_retry(request.app.state.writer, go)
-    if aid is None:
-        return {"task": None}
-    db.rollback()  # end the read snapshot: see what the writer committed
-    return {"task": task_json(db, db.get(Assignment, aid), project=pr)}
+    return {"task": distribution.with_retry(request.app.state.writer, go)}
 
 
 @router.get("/tasks", tags=["tasks"])
