@@ -306,8 +306,15 @@ def make_sessionmaker(engine: Engine, *, write: bool = False) -> sessionmaker:
     """Sessions on ``engine``. ``write=True``: on SQLite each transaction takes the write lock
     at once (``BEGIN IMMEDIATE``), so a read-then-write transaction waits its turn instead of
     failing half-way; use it for every transaction that changes something. Plain sessions read
-    (WAL: readers never block the writer)."""
-    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if write else engine
+    (WAL: readers never block the writer; on PostgreSQL they run in autocommit mode)."""
+    if write:
+        bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+    elif engine.dialect.name == "postgresql":
+        # reads need no transaction of their own: autocommit saves the BEGIN and ROLLBACK round
+        # trips of every request (each statement still sees a consistent snapshot)
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        bind = engine
     return sessionmaker(bind, expire_on_commit=False)
 
 
