@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
 
-from annotate_helpers import csrf_of, make_app, new_project, next_task, pair, rate_rank_answer, submit, web_login
+from annotate_helpers import make_app, new_project, next_task, pair, rate_rank_answer, submit, web_login
 
 UPLOAD_ROUTES = ("/admin/projects", "/admin/projects/1/import", "/api/projects/1/upload", "/api/projects/1/import")
 
@@ -43,7 +44,10 @@ def _drive(app, path: str, total: int, headers: list[tuple[bytes, bytes]] = (), 
              "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
              "headers": [(b"content-type", b"multipart/form-data; boundary=xyz"), *headers],
              "client": ("127.0.0.1", 5555), "server": ("testserver", 80)}
-    asyncio.run(app(scope, receive, send))
+    # in a thread of its own: another test (Playwright's sync API) may leave a loop running here
+    t = threading.Thread(target=lambda: asyncio.run(app(scope, receive, send)))
+    t.start()
+    t.join(120)
     return pulled, status[0] if status else 0
 
 

@@ -178,7 +178,6 @@ def test_login_flood_keeps_memory_and_latency_bounded(tmp_path):
                 c.get(f"{base}/api/me", headers=auth)
                 quiet.append((time.perf_counter() - t0) * 1000)
                 time.sleep(0.02)
-        stop = threading.Event()
         barrier = threading.Barrier(40)
         codes: list[int] = []
 

@@ -259,7 +259,7 @@ def create_app(db_url: str | None = None, secret: str | None = None, session_ttl
     must stay inside. ``throttle``: login throttling (:class:`LoginThrottle` defaults). ``fast_hash``: cheap password hashing, for tests."""
     from datamill.annotate import api, apidocs, web
 
-    engine = make_engine(db_url, **(engine_kwargs or {}))
+    engine = make_engine(db_url, background_checkpoint=True, **(engine_kwargs or {}))
     settings = Settings(secret=secret or os.environ.get("DATAMILL_ANNOTATE_SECRET") or secrets.token_hex(32),
                         session_ttl=int(session_ttl), max_body=max_body, max_upload=max_upload,
                         cookie_secure=cookie_secure,

@@ -67,7 +67,7 @@ def annotate() -> None:
                    "folder). Links are followed and must stay inside.")
 @click.option("--cookie-secure", is_flag=True, help="Send cookies over HTTPS only (behind TLS).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="uvicorn worker processes (use with PostgreSQL).")
+              help="uvicorn worker processes (SQLite in WAL mode or PostgreSQL; about one per core).")
 @friendly_errors
 def serve(db_url, host, port, secret, session_hours, data_roots, cookie_secure, workers):
     """Start the web app (HTML at /, JSON API at /api, OpenAPI at /openapi.json and /docs)."""

@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from datamill.annotate.auth import is_annotator_of
 from datamill.annotate.db import (ACCEPTED, EXPIRED, HOLDS_SLOT, LOCKED, OPEN_FOR_SUBMIT, REWORK, SKIPPED,
@@ -77,6 +79,21 @@ def expire_locks(db: Session, project_id: int | None = None) -> int:
     return n
 
 
+EXPIRE_EVERY = 1.0   # seconds between two lock-expiry sweeps of one project, per server process
+_last_expiry: dict[int, float] = {}
+
+
+def _expire_now_and_then(db: Session, project_id: int) -> bool:
+    """:func:`expire_locks` at most once a second per project (locks last minutes: a slot freed
+    up to a second late changes nothing, and the sweep's query is saved on most requests)."""
+    t = time.monotonic()
+    if t - _last_expiry.get(project_id, -EXPIRE_EVERY) >= EXPIRE_EVERY:
+        _last_expiry[project_id] = t
+        expire_locks(db, project_id)
+        return True
+    return False
+
+
 def queue_query(project: Project, user_id: int):
     """Items of ``project`` with a free slot that ``user_id`` was never given, best first."""
     seen = exists().where(and_(Assignment.item_id == Item.id, Assignment.user_id == user_id))
@@ -93,20 +110,28 @@ def next_task(db: Session, user: User, project: Project) -> Assignment | None:
     """The task ``user`` should work on now in ``project`` (locked for them), or ``None`` when
     there is nothing left for them. Flushes; the caller commits."""
     now = utcnow()
-    held = db.scalar(select(Assignment).where(Assignment.project_id == project.id, Assignment.user_id == user.id,
-                                              Assignment.status == LOCKED, Assignment.locked_until > now)
-                     .order_by(Assignment.id))
-    if held is not None:
-        return held
-    rework = db.scalar(select(Assignment).where(Assignment.project_id == project.id,
-                                                Assignment.user_id == user.id, Assignment.status == REWORK)
-                       .order_by(Assignment.updated_at))
-    if rework is not None:
-        return rework
-    expire_locks(db, project.id)
+    # one query for "my live lock, else my oldest rework"
+    mine = db.scalar(select(Assignment).where(
+        Assignment.project_id == project.id, Assignment.user_id == user.id,
+        or_(and_(Assignment.status == LOCKED, Assignment.locked_until > now), Assignment.status == REWORK))
+        .order_by((Assignment.status == LOCKED).desc(), Assignment.updated_at, Assignment.id).limit(1))
+    if mine is not None:
+        return mine
+    swept = _expire_now_and_then(db, project.id)
     while True:  # when others took every candidate meanwhile (PostgreSQL), look again
-        candidates = list(db.scalars(queue_query(project, user.id).limit(25)))
+        q = queue_query(project, user.id)
+        candidates: list[int] = []
+        if db.get_bind().dialect.name == "postgresql":
+            # lock a few candidate rows and skip the ones other requests hold: concurrent fetches
+            # take different items instead of queueing on the same row locks at the queue's head
+            candidates = list(db.scalars(q.limit(5).with_for_update(skip_locked=True, of=Item)))
+        if not candidates:  # SQLite (one writer at a time), or every free row is held right now
+            candidates = list(db.scalars(q.limit(25)))
         if not candidates:
+            if not swept:  # before saying "nothing left", free what expired since the last sweep
+                swept = True
+                if expire_locks(db, project.id):
+                    continue
             return None
         for item_id in candidates:
             res = db.execute(update(Item).where(Item.id == item_id, Item.taken < project.overlap)
@@ -196,7 +221,10 @@ def submit(db: Session, user: User, assignment_id: int, answer: Any, *,
     db.add(ann)
     db.flush()
     log_event(db, "submit", user_id=user.id, project_id=a.project_id, assignment_id=a.id, round=ann.round)
-    db.refresh(a)
+    # the row as the conditional UPDATE left it, without reading it back
+    for attr, value in (("status", new_status), ("round", old_round + 1), ("version", old_version + 1),
+                        ("locked_until", None), ("updated_at", now)):
+        set_committed_value(a, attr, value)
     return ann, False
 
 

@@ -6,7 +6,7 @@ anonymous logins (40 at once) took the server from 167 MiB to 2.4 GiB and a logg
 12 s. Here:
 
 * **Hash slots**: at most ``slots`` checks run at once (default: half the CPUs, at least 1), at
-  most ``queue`` more wait for a slot; a login beyond that is answered 429 at once, without
+  most ``queue`` (64) more wait for a slot; a login beyond that is answered 429 at once, without
   hashing. Memory spent on hashing is bounded by ``slots × 64 MiB``.
 * **Backoff**: after ``ip_free`` failed logins from one address (default 10) or ``account_free``
   on one user name (default 5) within ``window`` seconds, the next attempt must wait ``2^k``
@@ -48,7 +48,7 @@ class _Failures:
 @dataclass
 class LoginThrottle:
     slots: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
-    queue: int = 8
+    queue: int = 64
     ip_free: int = 10
     account_free: int = 5
     window: float = 900.0

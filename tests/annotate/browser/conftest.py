@@ -5,7 +5,7 @@ PostgreSQL server on 127.0.0.1 that the same tests run against a second time.
 * Chromium: ``/usr/bin/chromium`` (or ``$DATAMILL_CHROMIUM``). When it is missing the set-up runs
   ``apt-get install -y chromium`` if it runs as root; otherwise the tests are skipped with the
   reason. Never ``playwright install``: the Playwright Python package drives the system browser.
-* PostgreSQL: ``initdb`` from ``/usr/lib/postgresql/*/bin`` (``apt-get install -y postgresql``
+* PostgreSQL (:mod:`pg_server`, shared with the load smoke test and the benchmark): ``initdb`` from ``/usr/lib/postgresql/*/bin`` (``apt-get install -y postgresql``
   when absent, as root); the cluster lives in a temporary folder, runs as the ``postgres`` user
   when the tests run as root (PostgreSQL refuses root), listens on 127.0.0.1 on a free port with
   a password (scram-sha-256), and is stopped and deleted at the end of the session.
@@ -16,16 +16,10 @@ PostgreSQL server on 127.0.0.1 that the same tests run against a second time.
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import secrets
-import shlex
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pg_server import PostgresUnavailable, apt_install, free_port, is_root, start_postgres  # noqa: E402
 
 # no module-level importorskip here: a skip raised while pytest loads a conftest named on its
 # command line is an error, not a skip. The fixtures skip instead.
@@ -51,33 +48,6 @@ CLI = "import sys; from datamill.cli import main; sys.exit(main())"
 
 def backends() -> list[str]:
     return ["sqlite"] + (["postgresql"] if os.environ.get("DATAMILL_TEST_POSTGRES") == "1" else [])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def apt_install(*packages: str) -> tuple[bool, str]:
-    """``apt-get install -y PACKAGES`` (after ``apt-get update`` when the first try fails)."""
-    if shutil.which("apt-get") is None:
-        return False, "apt-get not found"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
-    out = ""
-    for update in (False, True):
-        if update:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True, timeout=600)
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-        out = (r.stdout + r.stderr)[-2000:]
-        if r.returncode == 0:
-            return True, out
-    return False, out
 
 
 def _child_env() -> dict[str, str]:
@@ -123,88 +93,21 @@ def browser(chromium_path):
 # PostgreSQL
 
 
-def _pg_bindir() -> Path | None:
-    def version(d: str) -> tuple:
-        v = Path(d).parent.name
-        return tuple(int(x) for x in v.split(".") if x.isdigit())
-
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
-        if os.access(os.path.join(d, "initdb"), os.X_OK) and os.access(os.path.join(d, "pg_ctl"), os.X_OK):
-            return Path(d)
-    w = shutil.which("initdb")
-    return Path(w).parent if w and shutil.which("pg_ctl") else None
-
-
-@dataclass
-class PostgresServer:
-    host: str
-    port: int
-    user: str
-    password: str
-    admin_url: str
-
-    def new_database(self, name: str) -> str:
-        """A fresh empty database; returns its SQLAlchemy URL (psycopg 3)."""
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/{name}"
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' for the PostgreSQL run")
-    bindir = _pg_bindir()
-    if bindir is None:
-        if not is_root():
-            pytest.skip("PostgreSQL (initdb) not installed and not running as root to install it "
-                        "(apt-get install -y postgresql)")
-        ok, out = apt_install("postgresql")
-        bindir = _pg_bindir()
-        if not ok or bindir is None:
-            pytest.fail(f"DATAMILL_TEST_POSTGRES=1 but PostgreSQL could not be installed: {out}")
-    run_as: list[str] = []
-    base = tempfile.mkdtemp(prefix="datamill-pg-")  # not under pytest's 0700 tmp: the postgres user reads it
-    if is_root():  # PostgreSQL refuses to run as root: run it as the postgres user
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"],
-                           check=True, capture_output=True)
-            pw = pwd.getpwnam("postgres")
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-        runuser = shutil.which("runuser")
-        run_as = [runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-s", "/bin/sh", "-c"]
-    data, log = os.path.join(base, "data"), os.path.join(base, "server.log")
-    password = secrets.token_hex(12)
-    pwfile = os.path.join(base, "pwfile")
-    with open(pwfile, "w") as fh:
-        fh.write(password + "\n")
-    if is_root():
-        os.chown(pwfile, pw.pw_uid, pw.pw_gid)
-    port = free_port()
-
-    def run(*cmd: str, timeout: int = 120) -> subprocess.CompletedProcess:
-        full = [*run_as, shlex.join(cmd)] if run_as and run_as[0] == "su" else [*run_as, *cmd]
-        return subprocess.run(full, capture_output=True, text=True, timeout=timeout, cwd=base)
-
-    r = run(str(bindir / "initdb"), "-D", data, "-U", "datamill", f"--pwfile={pwfile}", "-A", "scram-sha-256",
-            "-E", "UTF8", "--no-locale")
-    if r.returncode != 0:
-        pytest.fail(f"initdb failed:\n{r.stdout}\n{r.stderr}")
-    opts = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    r = run(str(bindir / "pg_ctl"), "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start")
-    if r.returncode != 0:
-        logtext = Path(log).read_text() if os.path.exists(log) else ""
-        pytest.fail(f"PostgreSQL did not start:\n{r.stdout}\n{r.stderr}\n{logtext}")
     try:
-        yield PostgresServer("127.0.0.1", port, "datamill", password,
-                             f"postgresql://datamill:{password}@127.0.0.1:{port}/postgres")
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        if "not running as root" in str(exc):
+            pytest.skip(str(exc))
+        pytest.fail(f"DATAMILL_TEST_POSTGRES=1 but {exc}")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
     finally:
-        run(str(bindir / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+        server.stop()
 
 
 # ---------------------------------------------------------------------------------------------

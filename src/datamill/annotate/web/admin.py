@@ -148,7 +148,7 @@ def _int_field(form: FormData, key: str, default: int) -> int:
 
 
 def _server_path(request: Request, path: str) -> str:
-    from datamill.annotate.api import _check_server_path
+    from datamill.annotate.api.common import _check_server_path
 
     return _check_server_path(request, path)
 
