@@ -134,17 +134,6 @@ def test_quality_scores_sources():
     assert src == "quality_score" and q[1] == 1.0
 
 
-def test_numpy_fallback_matches_faiss(monkeypatch):
-    X, labels = blobs(5, 30)
-    d1, i1 = S.nearest(X[:20], X[50:], 3)
-    monkeypatch.setattr(S, "_faiss", lambda: None)
-    d2, i2 = S.nearest(X[:20], X[50:], 3)
-    assert (i1 == i2).all() and np.allclose(d1, d2, atol=1e-5)
-    lab, cent = S.kmeans(X, 5, seed=0)
-    # blobs are well separated: the numpy k-means recovers them
-    assert len({tuple(sorted(set(lab[labels == b]))) for b in range(5)}) == 5
-
-
 def test_selection_on_shared_sft_prompts(shared_data):
     from datamill.post.formats import read_records
 

@@ -62,101 +62,22 @@ class SelectionError(DatamillError):
     """A selection that cannot run (bad budget, unknown method, wrong embedding shape…)."""
 
 
-# ---------------------------------------------------------------------------------------------
-# faiss / numpy helpers
-# ---------------------------------------------------------------------------------------------
-
-def _faiss():
-    try:
-        import faiss  # noqa: F401
-        return faiss
-    except ImportError:
-        return None
+from datamill.embed.vectors import (VectorError, coverage, kmeans as _kmeans, nearest,  # noqa: E402,F401
+                                    normalize as _normalize, spread)
 
 
 def normalize(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, as contiguous float32."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise SelectionError(f"embeddings must be a 2-D array, not shape {X.shape}")
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    np.maximum(norms, 1e-12, out=norms)
-    return np.ascontiguousarray(X / norms, dtype=np.float32)
-
-
-def nearest(queries: np.ndarray, base: np.ndarray, k: int = 1, use_faiss: bool | None = None,
-            chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances and indices of the ``k`` nearest rows of ``base`` for each query (both
-    unit-normalised). Exact search: faiss ``IndexFlatIP`` when available, else chunked numpy."""
-    n, m = len(queries), len(base)
-    k = min(k, m)
-    if n == 0 or m == 0 or k == 0:
-        return np.zeros((n, k), np.float32), np.full((n, k), -1, np.int64)
-    faiss = _faiss() if use_faiss in (None, True) else None
-    if faiss is not None:
-        index = faiss.IndexFlatIP(base.shape[1])
-        index.add(np.ascontiguousarray(base, dtype=np.float32))
-        sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return (1.0 - sims).astype(np.float32), idx.astype(np.int64)
-    dists = np.empty((n, k), np.float32)
-    idx = np.empty((n, k), np.int64)
-    for s in range(0, n, chunk):
-        sims = queries[s:s + chunk] @ base.T
-        if k == 1:
-            top = sims.argmax(axis=1)[:, None]
-        else:
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-            top = np.take_along_axis(top, order, axis=1)
-        idx[s:s + chunk] = top
-        dists[s:s + chunk] = 1.0 - np.take_along_axis(sims, top, axis=1)
-    return dists, idx
-
-
-def coverage(X: np.ndarray, selected: Sequence[int]) -> dict[str, float]:
-    """How well ``selected`` covers ``X`` (unit-normalised): mean, median, 90th percentile and
-    max cosine distance from every row to its nearest selected row. Lower is better."""
-    sel = np.asarray(list(selected), dtype=np.int64)
-    if len(sel) == 0:
-        return {"mean": float("nan"), "median": float("nan"), "p90": float("nan"), "max": float("nan")}
-    d, _ = nearest(X, X[sel], 1)
-    d = np.maximum(d[:, 0], 0.0)
-    return {"mean": float(d.mean()), "median": float(np.median(d)), "p90": float(np.quantile(d, 0.9)),
-            "max": float(d.max())}
+    """Rows scaled to unit length (:func:`datamill.embed.vectors.normalize`), raising
+    :class:`SelectionError` on a wrong shape."""
+    try:
+        return _normalize(X)
+    except VectorError as exc:
+        raise SelectionError(str(exc)) from exc
 
 
 def kmeans(X: np.ndarray, n_clusters: int, seed: int = 0, niter: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical k-means: (labels, unit-norm centroids). faiss when available, else numpy."""
-    n = len(X)
-    k = max(1, min(int(n_clusters), n))
-    if k == 1:
-        c = normalize(X.mean(axis=0, keepdims=True))
-        return np.zeros(n, np.int64), c
-    faiss = _faiss()
-    if faiss is not None:
-        km = faiss.Kmeans(X.shape[1], k, niter=niter, seed=int(seed) % (2**31), spherical=True,
-                          verbose=False, min_points_per_centroid=1, max_points_per_centroid=100_000)
-        km.train(np.ascontiguousarray(X, dtype=np.float32))
-        centroids = normalize(km.centroids)
-    else:
-        rng = np.random.default_rng(seed)
-        # k-means++ seeding on cosine distance
-        centroids = np.empty((k, X.shape[1]), np.float32)
-        centroids[0] = X[rng.integers(n)]
-        d = np.maximum(1.0 - X @ centroids[0], 0.0)
-        for j in range(1, k):
-            p = d / d.sum() if d.sum() > 0 else None
-            centroids[j] = X[rng.choice(n, p=p)]
-            d = np.minimum(d, np.maximum(1.0 - X @ centroids[j], 0.0))
-        for _ in range(niter):
-            labels = np.argmax(X @ centroids.T, axis=1)
-            for j in range(k):
-                members = X[labels == j]
-                if len(members):
-                    centroids[j] = members.sum(axis=0)
-            centroids = normalize(centroids)
-    _, idx = nearest(X, centroids, 1)
-    return idx[:, 0].astype(np.int64), centroids
+    """Spherical k-means: (labels, unit-norm centroids) (:func:`datamill.embed.vectors.kmeans`)."""
+    return _kmeans(np.asarray(X, dtype=np.float32), n_clusters, seed=seed, niter=niter)
 
 
 # ---------------------------------------------------------------------------------------------
