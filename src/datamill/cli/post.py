@@ -81,7 +81,7 @@ def _output_format(path, fmt):
 @click.option("--budget-tokens", type=click.IntRange(0), default=None,
               help="Keep at most N tokens (records rendered as text, counted with --tokenizer).")
 @click.option("--method", default="kcenter", show_default=True,
-              type=click.Choice(["kcenter", "random", "cluster", "deita", "quality"]),
+              type=click.Choice(["kcenter", "random", "cluster", "deita", "quality"]),  # + registered methods
               help="kcenter: cover the prompt space; cluster: k-means balanced; deita: quality × complexity "
                    "minus near neighbours; quality: best scores; random: baseline.")
 @click.option("--quality-model", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -94,7 +94,10 @@ def _output_format(path, fmt):
               help="Write one JSON line per kept record: score, cluster, nearest kept neighbour, why.")
 @click.option("--embeddings", "embeddings_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Precomputed embeddings (.npy, one row per input record) instead of embedding prompts.")
-@click.option("--embed-model", default=None, help="Embedding model folder (default: packaged all-MiniLM-L6-v2).")
+@click.option("--embed-model", default=None,
+              help="multilingual-e5-small (default, offline), ngram-hash, or a sentence-transformers folder.")
+@click.option("--no-cache", is_flag=True,
+              help="Do not read or write the embedding cache (INPUT's folder/.datamill-embeddings/MODEL.npz).")
 @click.option("--tokenizer", default=None, help="tokenizer.json for --budget-tokens (default: datamill BPE).")
 @click.option("--input-format", default=None, help="Input format (default: detected).")
 @click.option("--format", "out_format", default=None, help="Output format (default: datamill records).")
@@ -102,7 +105,8 @@ def _output_format(path, fmt):
 @click.option("--quiet", "-q", is_flag=True, help="No table.")
 @friendly_errors
 def select_cmd(input, output, budget, budget_tokens, method, quality_model, quality_keys, clusters, min_distance,
-               explain_path, embeddings_path, embed_model, tokenizer, input_format, out_format, seed, quiet):
+               explain_path, embeddings_path, embed_model, no_cache, tokenizer, input_format, out_format, seed,
+               quiet):
     """Keep the records that are good and cover the data, within a budget.
 
     Python: datamill.post.select.select(records, budget, method=...).
@@ -117,11 +121,14 @@ def select_cmd(input, output, budget, budget_tokens, method, quality_model, qual
         raise click.UsageError("give --budget N (records) and/or --budget-tokens N")
     records = _read_post_records(input, input_format)
     embeddings = np.load(embeddings_path) if embeddings_path else None
-    embed_fn = None
-    if embeddings is None and embed_model:
-        from datamill.embed import get_embedder
+    embed_fn = cache_path = None
+    if embeddings is None:
+        from datamill.embed import get_embedder, multilingual_default
+        from datamill.embed.cache import default_cache_path
 
+        embed_model = embed_model or multilingual_default()
         embed_fn = get_embedder(embed_model).embed
+        cache_path = None if no_cache else str(default_cache_path(input, embed_model))
     qm = None
     if quality_model:
         from datamill.post.quality_model import load_quality_model
@@ -137,7 +144,9 @@ def select_cmd(input, output, budget, budget_tokens, method, quality_model, qual
     sel = select(records, budget, budget_tokens=budget_tokens, method=method, embeddings=embeddings,
                  embed_fn=embed_fn, count_tokens=count, quality_model=qm,
                  quality_keys=[k.strip() for k in quality_keys.split(",")] if quality_keys else None,
-                 n_clusters=clusters, min_distance=min_distance, seed=seed)
+                 n_clusters=clusters, min_distance=min_distance, seed=seed, cache_path=cache_path)
+    for w in sel.summary.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     write_records(sel.records(records, annotate=True), output, _output_format(output, out_format))
     if explain_path:
         from datamill.io.atomic import atomic_open
