@@ -39,6 +39,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -171,7 +173,23 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
     kind = _one_kind(records, trainer)
     tmpl = chat_template if isinstance(chat_template, ChatTemplate) else load_chat_template(chat_template)
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # everything is written into a temporary folder beside OUTDIR and moved in at the end, so a
+    # failed export (a record the trainer's layout cannot hold…) leaves nothing half-written
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        report = _export_into(records, out, work, trainer, kind, tmpl, tokenizer, pack, name, max_length,
+                              write_text, count)
+        out.mkdir(parents=True, exist_ok=True)
+        for f in report["files"]:
+            os.replace(work / f, out / f)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _export_into(records, out: Path, work: Path, trainer, kind, tmpl, tokenizer, pack, name, max_length,
+                 write_text, count) -> dict[str, Any]:
     files: list[str] = []
 
     lengths = record_lengths(records, tmpl, tokenizer, count)
@@ -188,14 +206,14 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
                                       "usually pad per pair instead")
         packing = pack_lengths(seq, pack)
         report["packing"] = packing.report
-        with open(out / "packs.jsonl", "w", encoding="utf-8") as fh:
+        with open(work / "packs.jsonl", "w", encoding="utf-8") as fh:
             for pid, members in enumerate(packing.packs):
                 fh.write(json.dumps({"pack": pid, "ids": [records[i].get("id") for i in members],
                                      "lengths": [packing.lengths[i] for i in members],
                                      "tokens": sum(packing.lengths[i] for i in members)}) + "\n")
         files.append("packs.jsonl")
 
-    tmpl_file = out / "chat_template.jinja"
+    tmpl_file = work / "chat_template.jinja"
     tmpl_file.write_text(tmpl.source, encoding="utf-8")
     files.append(tmpl_file.name)
     stage = {"sft": "sft", "preference": "dpo", "kto": "kto"}[kind]
@@ -203,7 +221,7 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
     if trainer == "trl":
         from datamill.post.formats import write_records
 
-        write_records(records, str(out / "train.jsonl"), "trl")
+        write_records(records, str(work / "train.jsonl"), "trl")
         files.append("train.jsonl")
         cfg_name = {"sft": "SFTConfig", "preference": "DPOConfig", "kto": "KTOConfig"}[kind]
         cfg: dict[str, Any] = {"trainer": {"sft": "SFTTrainer", "dpo": "DPOTrainer", "kto": "KTOTrainer"}[stage],
@@ -215,13 +233,16 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
         header = (f"# TRL {cfg_name} settings for this data (datamill export).\n"
                   "# load: datasets.load_dataset(\"json\", data_files=...)[\"train\"];\n"
                   "# set tokenizer.chat_template from chat_template.jinja when the model has none.")
-        (out / "trl_config.yaml").write_text(_yaml(cfg, header), encoding="utf-8")
+        (work / "trl_config.yaml").write_text(_yaml(cfg, header), encoding="utf-8")
         files.append("trl_config.yaml")
     elif trainer == "llamafactory":
         from datamill.post.formats import write_records
 
         fname = f"{name}.json"
-        write_records(records, str(out / fname), "sharegpt", dataset_info=name)
+        existing = out / "dataset_info.json"
+        if existing.is_file():  # add our entry to the folder's dataset_info.json, not a new one
+            shutil.copyfile(existing, work / "dataset_info.json")
+        write_records(records, str(work / fname), "sharegpt", dataset_info=name)
         files += [fname, "dataset_info.json"]
         cfg = {"stage": stage, "do_train": True, "finetuning_type": "lora", "dataset": name,
                "dataset_dir": str(out.resolve()), "cutoff_len": int(limit)}
@@ -235,11 +256,11 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
         if not lf_name:
             header += ("\n# template: set it to your model's LLaMA-Factory template name; the chat template used "
                        "for the token counts is in chat_template.jinja")
-        (out / "llamafactory.yaml").write_text(_yaml(cfg, header), encoding="utf-8")
+        (work / "llamafactory.yaml").write_text(_yaml(cfg, header), encoding="utf-8")
         files.append("llamafactory.yaml")
     else:
         rows = _axolotl_rows(records, kind)
-        _write_jsonl(rows, out / "data.jsonl")
+        _write_jsonl(rows, work / "data.jsonl")
         files.append("data.jsonl")
         ds: dict[str, Any] = {"path": str((out / "data.jsonl").resolve()), "ds_type": "json"}
         cfg = {}
@@ -265,7 +286,7 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
         cfg["sample_packing"] = bool(pack) and kind == "sft"
         cfg["pad_to_sequence_len"] = bool(pack) and kind == "sft"
         header = "# Axolotl settings for this data (datamill export); add base_model and training settings."
-        (out / "axolotl.yaml").write_text(_yaml(cfg, header), encoding="utf-8")
+        (work / "axolotl.yaml").write_text(_yaml(cfg, header), encoding="utf-8")
         files.append("axolotl.yaml")
 
     if write_text:
@@ -273,10 +294,10 @@ def export_for_trainer(records: Sequence[dict], outdir: str | os.PathLike, train
         for r in records:
             rr = render_record(r, tmpl)
             rows.append({"id": r.get("id"), **rr})
-        _write_jsonl(rows, out / "text.jsonl")
+        _write_jsonl(rows, work / "text.jsonl")
         files.append("text.jsonl")
     report["files"] = sorted(files + ["export_report.json"])
-    (out / "export_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    (work / "export_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     return report
 
 
