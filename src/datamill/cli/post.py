@@ -27,8 +27,11 @@ from datamill.core.errors import DatamillError, friendly_errors
               help="Also add OUTPUT to a dataset_info.json beside it as NAME (alpaca, sharegpt or openai).")
 @click.option("--show-errors", default=5, show_default=True, type=click.IntRange(0, 10_000),
               help="Print this many quarantined rows with file, line and reason.")
+@click.option("--ranking-to", type=click.Choice(["pairs", "best-worst"]), default=None,
+              help="Turn ranking records into preference pairs: every (better, worse) pair, or best vs worst.")
+@click.option("--to-kto", is_flag=True, help="Turn preference pairs into KTO samples (chosen desirable, rejected not).")
 @friendly_errors
-def convert(input_path, output, from_, to, dataset_info, dataset, register, show_errors):
+def convert(input_path, output, from_, to, dataset_info, dataset, register, show_errors, ranking_to, to_kto):
     """Convert post-training data between formats (OUTPUT: .json array or .jsonl[.gz|.zst]).
 
     Rows that cannot be read or that the output format cannot hold are counted and skipped;
@@ -43,10 +46,14 @@ def convert(input_path, output, from_, to, dataset_info, dataset, register, show
         raise DatamillError("--dataset-info needs --dataset NAME")
     errors: list = []
     result = convert_records(input_path, output, from_=None if from_ == "auto" else from_, to=to, dataset=dataset,
-                             dataset_info=dataset_info, register=register, errors=errors)
+                             dataset_info=dataset_info, register=register, errors=errors,
+                             ranking_to=ranking_to, to_kto=to_kto)
     formats = sorted(set(result["formats"].values()))
     click.echo(f"read {result['read']:,} records ({', '.join(formats) or 'no files'}) from {input_path}")
-    click.echo(f"wrote {result['written']:,} records as {to} to {output}")
+    if result["written"]:
+        click.echo(f"wrote {result['written']:,} records as {to} to {output}")
+    else:
+        click.echo(f"wrote nothing: no record could be written as {to}; {output} was not created")
     if result.get("dataset_info"):
         click.echo(f"registered {register!r} in {result['dataset_info']}")
     if result["errors"]:
@@ -55,8 +62,8 @@ def convert(input_path, output, from_, to, dataset_info, dataset, register, show
             click.echo(f"  {count:>8,}  {key}")
         for err in errors[:show_errors]:
             click.echo(f"  e.g. {err}")
-        if not result["written"]:
-            sys.exit(1)
+    if not result["written"]:
+        sys.exit(1)
 
 
 

