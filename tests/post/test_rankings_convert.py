@@ -101,3 +101,18 @@ def test_convert_that_writes_nothing_leaves_no_file(tmp_path):
     assert res["written"] == 0 and not dst.exists()
     r = CliRunner().invoke(main, ["convert", str(src), str(dst), "--to", "alpaca"])
     assert r.exit_code == 1 and "was not created" in r.output and not dst.exists()
+
+
+def test_trl_standard_implicit_warns_when_the_prompt_boundary_moves(tmp_path):
+    from datamill.post.formats import write_records
+
+    same_start = preference("a", [message("user", "What is 2+2?")], [message("assistant", "The answer is 4.")],
+                            [message("assistant", "The answer is 5.")])
+    differ = preference("b", [message("user", "李白是谁？")], [message("assistant", "唐代诗人。")],
+                        [message("assistant", "不知道。")])
+    rep = write_records([same_start, differ], str(tmp_path / "x.jsonl"), "trl_standard_implicit")
+    assert len(rep.warnings) == 1 and rep.warnings[0].startswith("1 of 2 pairs")
+    back = list(read_records(str(tmp_path / "x.jsonl")))
+    assert back[0]["messages"][0]["content"] != "What is 2+2?"      # the shift the warning is about
+    assert back[1]["chosen"][0]["content"] == "唐代诗人。"
+    assert not write_records([same_start], str(tmp_path / "y.jsonl"), "trl_standard").warnings

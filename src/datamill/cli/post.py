@@ -56,6 +56,8 @@ def convert(input_path, output, from_, to, dataset_info, dataset, register, show
         click.echo(f"wrote nothing: no record could be written as {to}; {output} was not created")
     if result.get("dataset_info"):
         click.echo(f"registered {register!r} in {result['dataset_info']}")
+    for w in result.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     if result["errors"]:
         click.echo(f"skipped {sum(result['errors'].values()):,} rows:")
         for key, count in result["errors"].items():

@@ -310,6 +310,7 @@ class WriteReport:
     errors: Counter = field(default_factory=Counter)
     path: str = ""
     dataset_info: str | None = None
+    warnings: list = field(default_factory=list)
 
 
 def _out_kind(path: str) -> tuple[str, str]:
@@ -347,8 +348,25 @@ class _NothingWritten(Exception):
         self.report = report
 
 
+def _boundary_shift(chosen: str, rejected: str, record: dict) -> int:
+    """1 when the implicit strings' longest common prefix runs past the real prompt."""
+    from datamill.post.formats.common import common_prefix
+
+    prompt_len = len(chosen) - len(assistant_answer(record.get("chosen")))
+    return int(common_prefix(chosen, rejected) > prompt_len)
+
+
+def assistant_answer(msgs) -> str:
+    if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict):
+        c = msgs[-1].get("content")
+        return c if isinstance(c, str) else ""
+    return ""
+
+
 def _write_records(records, path, fmt, *, keep_extra, errors, dataset_info, keep_empty, **options) -> WriteReport:
     from datamill.io.atomic import atomic_open
+
+    shifted = 0
 
     spec = _format(fmt)
     layout, comp = _out_kind(path)
@@ -382,6 +400,9 @@ def _write_records(records, path, fmt, *, keep_extra, errors, dataset_info, keep
                     raise FormatError(fld, f"record {rid!r} as {fmt}: {getattr(exc, 'why', exc)}") from None
                 errors.append(err)
                 continue
+            if fmt == "trl_standard_implicit" and rec.get("kind") == "preference" \
+                    and isinstance(row.get("chosen"), str) and isinstance(row.get("rejected"), str):
+                shifted += _boundary_shift(row["chosen"], row["rejected"], rec)
             if layout == "array":
                 fh.write(b"\n" if report.written == 0 else b",\n")
                 fh.write(data)
@@ -393,6 +414,12 @@ def _write_records(records, path, fmt, *, keep_extra, errors, dataset_info, keep
                 keys.update(row)
                 uses_tools = uses_tools or any(m.get("tool_calls") or m.get("role") == "tool"
                                                for m in rec.get("messages") or [])
+        if shifted:
+            report.warnings.append(
+                f"{shifted:,} of {report.written:,} pairs: chosen and rejected answers begin with the same "
+                "text, so a reader of trl_standard_implicit (which splits at the longest common prefix, as TRL "
+                "does) will move the prompt boundary into the answers; write trl_standard (explicit prompt) "
+                "to keep it")
         if not report.written and not keep_empty:
             raise _NothingWritten(report)  # atomic_open drops the temporary file
         if layout == "array":
@@ -425,4 +452,5 @@ def convert(src: str, dst: str, *, from_: str | None = None, to: str = "datamill
     wrote = write_records(records, dst, to, errors=errors, dataset_info=register, keep_empty=False)
     counts = report.errors + wrote.errors
     return {"read": report.read, "written": wrote.written, "formats": report.formats, "to": to,
-            "errors": dict(counts.most_common()), "output": dst, "dataset_info": wrote.dataset_info}
+            "errors": dict(counts.most_common()), "output": dst, "dataset_info": wrote.dataset_info,
+            "warnings": list(wrote.warnings)}
