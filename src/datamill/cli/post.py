@@ -271,11 +271,14 @@ def template_cmd(data, template, output, few_shot, cot, all_variants, columns, c
         variants, k, use_cot = ["few_shot"], few_shot, cot
     else:
         variants, k, use_cot = (["cot"] if cot else ["zero_shot"]), 0, False
+    skipped: list = []
     records = template_file(data, template, columns=mapping or None, variants=variants, k=k, cot=use_cot,
-                            few_shot_style=few_shot_style, choose=choose, seed=seed)
+                            few_shot_style=few_shot_style, choose=choose, seed=seed, skipped=skipped)
     write_records(records, output, _output_format(output, out_format))
     by = Counter(r["metadata"]["variant"] for r in records)
     click.echo(f"  wrote {len(records):,} records to {output} (" + ", ".join(f"{v} {n:,}" for v, n in by.items()) + ")")
+    if skipped:
+        click.echo(f"  skipped {len(skipped):,} chain-of-thought records with an empty rationale, e.g. {skipped[0][2]}")
 
 
 @main.command("export")
