@@ -30,6 +30,7 @@ STEP_MODULES = [
     "datamill.steps.post.template_leak",
     "datamill.steps.post.repetition",
     "datamill.steps.post.relevance",
+    "datamill.steps.post.select",
 ]
 
 for _module in STEP_MODULES:
