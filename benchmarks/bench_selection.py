@@ -49,17 +49,25 @@ ENGLISH_SETS = [
 ]
 
 
+CHINESE_SETS = [
+    "instruction_sft/llamafactory/alpaca_zh_demo.json",
+    "instruction_sft/llamafactory/glaive_toolcall_zh_demo.json",
+    "instruction_sft/llamafactory_2023-08/oaast_sft_zh.json",
+    "preference/llamafactory/dpo_zh_demo.json",
+]
+
+
 def shared_dir() -> Path:
     env = os.environ.get("DATAMILL_SHARED_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def load_prompts() -> tuple[list[str], dict[str, int]]:
+def load_prompts(sets: list[str] | None = None) -> tuple[list[str], dict[str, int]]:
     from datamill.post.formats import read_records
 
     seen: dict[str, None] = {}
     per: dict[str, int] = {}
-    for rel in ENGLISH_SETS:
+    for rel in sets or ENGLISH_SETS:
         path = shared_dir() / rel
         if not path.exists():
             print(f"  (missing {path})")
@@ -75,14 +83,14 @@ def load_prompts() -> tuple[list[str], dict[str, int]]:
     return list(seen), per
 
 
-def embeddings(prompts: list[str], cache: Path) -> tuple[np.ndarray, float | None]:
-    key = hashlib.sha256("\x00".join(prompts).encode()).hexdigest()[:16]
+def embeddings(prompts: list[str], cache: Path, model: str = "minilm") -> tuple[np.ndarray, float | None]:
+    key = hashlib.sha256(("\x00".join(prompts) + "|" + model).encode()).hexdigest()[:16]
     f = cache / f"selection-prompts-{key}.npy"
     if f.exists():
         return np.load(f), None
-    from datamill.embed import load_embedder
+    from datamill.embed import get_embedder, load_embedder
 
-    emb = load_embedder(device="cpu")
+    emb = load_embedder(device="cpu") if model == "minilm" else get_embedder(model)
     t0 = time.perf_counter()
     X = emb.embed(prompts, batch_size=64)
     dt = time.perf_counter() - t0
@@ -137,20 +145,33 @@ def main() -> None:
     ap.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or
                                                     os.path.expanduser("~/.cache"), "datamill", "bench"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--lang", choices=["en", "zh"], default="en",
+                    help="en: the English SFT prompts; zh: Chinese (alpaca_zh, glaive zh, OASST-zh, DPO zh)")
+    ap.add_argument("--embed-model", default="minilm",
+                    help="minilm (all-MiniLM-L6-v2), multilingual-e5-small or ngram-hash")
+    ap.add_argument("--no-center", action="store_true", help="measure on raw embeddings (no mean removal)")
     args = ap.parse_args()
 
     import faiss
     print(f"threads: faiss/OpenMP {faiss.omp_get_max_threads()}, CPU cores {os.cpu_count()}")
-    prompts, per = load_prompts()
-    print(f"prompts: {len(prompts):,} distinct English SFT prompts from the shared data")
+    prompts, per = load_prompts(CHINESE_SETS if args.lang == "zh" else ENGLISH_SETS)
+    print(f"prompts: {len(prompts):,} distinct {'Chinese' if args.lang == 'zh' else 'English'} prompts "
+          f"from the shared data (load average {os.getloadavg()[0]:.1f})")
     for k, v in per.items():
         print(f"  {k:<36} {v:>6,}")
-    X, t_emb = embeddings(prompts, Path(args.cache))
+    X, t_emb = embeddings(prompts, Path(args.cache), args.embed_model)
     if t_emb is None:
-        print("embeddings: all-MiniLM-L6-v2, from the cache")
+        print(f"embeddings: {args.embed_model}, from the cache")
     else:
-        print(f"embeddings: all-MiniLM-L6-v2 on CPU: {t_emb:.1f} s ({len(prompts) / t_emb:,.0f} prompts/s)")
+        print(f"embeddings: {args.embed_model} on CPU: {t_emb:.1f} s ({len(prompts) / t_emb:,.1f} prompts/s)")
     X = S.normalize(X)
+    raw, centred = S.spread(X), S.spread(S.center(X))
+    print(f"pairwise cosine distances, raw:     mean {raw['mean']:.3f}  p5 {raw['p5']:.3f}  p95 {raw['p95']:.3f}  "
+          f"max {raw['max']:.3f}")
+    print(f"pairwise cosine distances, centred: mean {centred['mean']:.3f}  p5 {centred['p5']:.3f}  "
+          f"p95 {centred['p95']:.3f}  max {centred['max']:.3f}")
+    if not args.no_center:
+        X = S.center(X)
 
     budgets = [int(b) for b in args.budgets.split(",")]
     rows = coverage_table(X, budgets, args.seeds)
@@ -185,7 +206,8 @@ def main() -> None:
           f"random mean {rnd['mean']:.4f} max {rnd['max']:.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "prompts": len(prompts), "per_file": per, "embed_seconds": t_emb, "coverage": rows,
+            "prompts": len(prompts), "lang": args.lang, "embed_model": args.embed_model,
+            "spread_raw": raw, "spread_centred": centred, "per_file": per, "embed_seconds": t_emb, "coverage": rows,
             "big": {"n": args.big, "budget": args.big_budget, "sigma": sigma, "kcenter_seconds": t_kc,
                     "coverage_seconds": t_cov, "kmeans_seconds": t_km, "kcenter": cov, "random": rnd}}, indent=2))
 

@@ -91,7 +91,7 @@ def test_deita_skips_near_duplicates_and_ranks_by_quality_times_complexity():
 def test_explanations_name_the_nearest_kept_neighbour():
     records = recs(60, text=lambda i: f"topic{i % 6} detail{i} word{i % 4}")
     sel = S.select(records, 10, method="kcenter", embed_fn=hash_embed, n_clusters=4)
-    X = S.normalize(hash_embed([r["messages"][0]["content"] for r in records]))
+    X = S.center(S.normalize(hash_embed([r["messages"][0]["content"] for r in records])))  # distances are measured centred
     kept = sel.indices
     ids = {records[i]["id"] for i in kept}
     for e, i in zip(sel.explanations, kept):
@@ -132,17 +132,6 @@ def test_quality_scores_sources():
     assert src == "signals" and q[0] == 0.0 and q[1] == 1.0 and q[2] == 0.5  # missing: the median
     q, src = S.quality_scores(rs, keys=["quality_score"])
     assert src == "quality_score" and q[1] == 1.0
-
-
-def test_numpy_fallback_matches_faiss(monkeypatch):
-    X, labels = blobs(5, 30)
-    d1, i1 = S.nearest(X[:20], X[50:], 3)
-    monkeypatch.setattr(S, "_faiss", lambda: None)
-    d2, i2 = S.nearest(X[:20], X[50:], 3)
-    assert (i1 == i2).all() and np.allclose(d1, d2, atol=1e-5)
-    lab, cent = S.kmeans(X, 5, seed=0)
-    # blobs are well separated: the numpy k-means recovers them
-    assert len({tuple(sorted(set(lab[labels == b]))) for b in range(5)}) == 5
 
 
 def test_selection_on_shared_sft_prompts(shared_data):
@@ -275,3 +264,65 @@ def test_real_embedder_kcenter_beats_random(shared_data):
     kc = S.select(records, 10, method="kcenter", embeddings=X)
     rnd = S.select(records, 10, method="random", embeddings=X)
     assert kc.summary["coverage"]["max"] < rnd.summary["coverage"]["max"]
+
+
+# --- any language, loud fallbacks, cache, registry (issue #9) -------------------------------------
+
+def test_complexity_counts_words_not_spaces_in_chinese():
+    from datamill.post.select_scores import prompt_words
+
+    short = "计算 1 + 1 = ?"
+    long = "请详细解释中国古代四大发明对世界文明发展的影响，并分别举例说明它们在欧洲的传播过程。"
+    assert prompt_words(short) < prompt_words(long)
+    assert prompt_words(long) >= 15
+    records = [sft("a", [message("user", short), message("assistant", "2")]),
+               sft("b", [message("user", long), message("assistant", "……")])]
+    cx, source = S.complexity_scores(records)
+    assert source == "heuristic" and cx[1] > cx[0]
+
+
+def test_quality_method_without_a_quality_signal_is_an_error():
+    records = recs(20)
+    with pytest.raises(S.SelectionError, match="needs a quality score"):
+        S.select(records, 5, method="quality", embed_fn=hash_embed)
+    scored = recs(20, signals=None)
+    for i, r in enumerate(scored):
+        r["signals"] = {"quality_score": float(i)}
+    sel = S.select(scored, 5, method="quality", embed_fn=hash_embed)
+    assert sel.indices == [19, 18, 17, 16, 15]
+    deita = S.select(records, 5, method="deita", embed_fn=hash_embed)
+    assert "complexity alone" in deita.summary["warnings"][0]
+
+
+def test_embeddings_are_cached_by_content_beside_the_data(tmp_path):
+    from datamill.embed.cache import default_cache_path
+
+    calls = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return hash_embed(texts)
+
+    records = recs(30)
+    path = default_cache_path(tmp_path / "data.jsonl", "multilingual-e5-small")
+    assert path.parent == tmp_path / ".datamill-embeddings"
+    a = S.select(records, 5, method="kcenter", embed_fn=counting, cache_path=str(path))
+    assert calls == [30] and path.is_file() and a.summary["embedding_cache"]["embedded"] == 30
+    b = S.select(records[::-1] + recs(3, text=lambda i: f"brand new {i}"), 5, embed_fn=counting, cache_path=str(path))
+    assert calls == [30, 3] and b.summary["embedding_cache"]["cached"] == 30
+    c = S.select(records, 5, method="kcenter", embed_fn=counting, cache_path=str(path))
+    assert calls == [30, 3] and c.indices == a.indices
+
+
+def test_a_new_method_registers_itself():
+    @S.register_method("longest_prompt_test")
+    def longest(m):
+        order = sorted(range(len(m.records)), key=lambda i: -len(m.records[i]["messages"][0]["content"]))
+        return order[:m.budget], [], 0
+
+    try:
+        assert "longest_prompt_test" in S.METHODS
+        sel = S.select(recs(10, text=lambda i: "x" * i), 2, method="longest_prompt_test", embed_fn=hash_embed)
+        assert sel.indices == [9, 8] and "kept by longest_prompt_test" in sel.explanations[0]["why"]
+    finally:
+        S.METHOD_REGISTRY.pop("longest_prompt_test")

@@ -137,3 +137,22 @@ def test_cli_template(tmp_path):
     res = runner.invoke(main, ["template", str(tmp_path / "d.jsonl"), "{{ nope }}", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 2 and "undefined" in res.output
     assert runner.invoke(main, ["template", "--help"]).exit_code == 0
+
+
+def test_cot_with_an_empty_rationale_is_skipped_not_written_bare():
+    from datamill.post.template import render_dataset
+
+    rows = [{"question": "1+2=?", "label": "3", "rationale": "1 加 2 等于 3。"},
+            {"question": "2+2=?", "label": "4", "rationale": "  "},
+            {"question": "3+3=?", "label": "6", "rationale": None},
+            {"question": "4+4=?", "label": "8", "rationale": "4 加 4 等于 8。"}]
+    ts = {"name": "math", "templates": [{"prompt": "{{ question }}", "response": "{{ label }}"}],
+          "cot": {"rationale_column": "rationale", "response": "{{ rationale }}\n所以答案是：{{ label }}"}}
+    skipped: list = []
+    out = render_dataset(rows, ts, variants=["cot"], skipped=skipped)
+    assert [r["metadata"]["row"] for r in out] == [0, 3]
+    assert all(not r["messages"][-1]["content"].startswith("\n所以答案是") for r in out)
+    assert [(i, v) for i, v, _ in skipped] == [(1, "cot"), (2, "cot")] and "empty rationale" in skipped[0][2]
+    few = render_dataset(rows, ts, variants=["few_shot"], cot=True, k=3, skipped=[])
+    for r in few:
+        assert "2+2=?" not in r["messages"][-2]["content"] and "3+3=?" not in r["messages"][-2]["content"]

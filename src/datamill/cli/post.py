@@ -27,8 +27,11 @@ from datamill.core.errors import DatamillError, friendly_errors
               help="Also add OUTPUT to a dataset_info.json beside it as NAME (alpaca, sharegpt or openai).")
 @click.option("--show-errors", default=5, show_default=True, type=click.IntRange(0, 10_000),
               help="Print this many quarantined rows with file, line and reason.")
+@click.option("--ranking-to", type=click.Choice(["pairs", "best-worst"]), default=None,
+              help="Turn ranking records into preference pairs: every (better, worse) pair, or best vs worst.")
+@click.option("--to-kto", is_flag=True, help="Turn preference pairs into KTO samples (chosen desirable, rejected not).")
 @friendly_errors
-def convert(input_path, output, from_, to, dataset_info, dataset, register, show_errors):
+def convert(input_path, output, from_, to, dataset_info, dataset, register, show_errors, ranking_to, to_kto):
     """Convert post-training data between formats (OUTPUT: .json array or .jsonl[.gz|.zst]).
 
     Rows that cannot be read or that the output format cannot hold are counted and skipped;
@@ -43,20 +46,26 @@ def convert(input_path, output, from_, to, dataset_info, dataset, register, show
         raise DatamillError("--dataset-info needs --dataset NAME")
     errors: list = []
     result = convert_records(input_path, output, from_=None if from_ == "auto" else from_, to=to, dataset=dataset,
-                             dataset_info=dataset_info, register=register, errors=errors)
+                             dataset_info=dataset_info, register=register, errors=errors,
+                             ranking_to=ranking_to, to_kto=to_kto)
     formats = sorted(set(result["formats"].values()))
     click.echo(f"read {result['read']:,} records ({', '.join(formats) or 'no files'}) from {input_path}")
-    click.echo(f"wrote {result['written']:,} records as {to} to {output}")
+    if result["written"]:
+        click.echo(f"wrote {result['written']:,} records as {to} to {output}")
+    else:
+        click.echo(f"wrote nothing: no record could be written as {to}; {output} was not created")
     if result.get("dataset_info"):
         click.echo(f"registered {register!r} in {result['dataset_info']}")
+    for w in result.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     if result["errors"]:
         click.echo(f"skipped {sum(result['errors'].values()):,} rows:")
         for key, count in result["errors"].items():
             click.echo(f"  {count:>8,}  {key}")
         for err in errors[:show_errors]:
             click.echo(f"  e.g. {err}")
-        if not result["written"]:
-            sys.exit(1)
+    if not result["written"]:
+        sys.exit(1)
 
 
 
@@ -95,7 +104,10 @@ def _output_format(path, fmt):
               help="Write one JSON line per kept record: score, cluster, nearest kept neighbour, why.")
 @click.option("--embeddings", "embeddings_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Precomputed embeddings (.npy, one row per input record) instead of embedding prompts.")
-@click.option("--embed-model", default=None, help="Embedding model folder (default: packaged all-MiniLM-L6-v2).")
+@click.option("--embed-model", default=None,
+              help="multilingual-e5-small (default, offline), ngram-hash, or a sentence-transformers folder.")
+@click.option("--no-cache", is_flag=True,
+              help="Do not read or write the embedding cache (INPUT's folder/.datamill-embeddings/MODEL.npz).")
 @click.option("--tokenizer", default=None, help="tokenizer.json for --budget-tokens (default: datamill BPE).")
 @click.option("--input-format", default=None, help="Input format (default: detected).")
 @click.option("--format", "out_format", default=None, help="Output format (default: datamill records).")
@@ -103,7 +115,8 @@ def _output_format(path, fmt):
 @click.option("--quiet", "-q", is_flag=True, help="No table.")
 @friendly_errors
 def select_cmd(input, output, budget, budget_tokens, method, quality_model, quality_keys, clusters, min_distance,
-               explain_path, embeddings_path, embed_model, tokenizer, input_format, out_format, seed, quiet):
+               explain_path, embeddings_path, embed_model, no_cache, tokenizer, input_format, out_format, seed,
+               quiet):
     """Keep the records that are good and cover the data, within a budget.
 
     Python: datamill.post.select.select(records, budget, method=...).
@@ -118,11 +131,14 @@ def select_cmd(input, output, budget, budget_tokens, method, quality_model, qual
         raise click.UsageError("give --budget N (records) and/or --budget-tokens N")
     records = _read_post_records(input, input_format)
     embeddings = np.load(embeddings_path) if embeddings_path else None
-    embed_fn = None
-    if embeddings is None and embed_model:
-        from datamill.embed import get_embedder
+    embed_fn = cache_path = None
+    if embeddings is None:
+        from datamill.embed import get_embedder, multilingual_default
+        from datamill.embed.cache import default_cache_path
 
+        embed_model = embed_model or multilingual_default()
         embed_fn = get_embedder(embed_model).embed
+        cache_path = None if no_cache else str(default_cache_path(input, embed_model))
     qm = None
     if quality_model:
         from datamill.post.quality_model import load_quality_model
@@ -138,7 +154,9 @@ def select_cmd(input, output, budget, budget_tokens, method, quality_model, qual
     sel = select(records, budget, budget_tokens=budget_tokens, method=method, embeddings=embeddings,
                  embed_fn=embed_fn, count_tokens=count, quality_model=qm,
                  quality_keys=[k.strip() for k in quality_keys.split(",")] if quality_keys else None,
-                 n_clusters=clusters, min_distance=min_distance, seed=seed)
+                 n_clusters=clusters, min_distance=min_distance, seed=seed, cache_path=cache_path)
+    for w in sel.summary.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
     write_records(sel.records(records, annotate=True), output, _output_format(output, out_format))
     if explain_path:
         from datamill.io.atomic import atomic_open
@@ -254,11 +272,14 @@ def template_cmd(data, template, output, few_shot, cot, all_variants, columns, c
         variants, k, use_cot = ["few_shot"], few_shot, cot
     else:
         variants, k, use_cot = (["cot"] if cot else ["zero_shot"]), 0, False
+    skipped: list = []
     records = template_file(data, template, columns=mapping or None, variants=variants, k=k, cot=use_cot,
-                            few_shot_style=few_shot_style, choose=choose, seed=seed)
+                            few_shot_style=few_shot_style, choose=choose, seed=seed, skipped=skipped)
     write_records(records, output, _output_format(output, out_format))
     by = Counter(r["metadata"]["variant"] for r in records)
     click.echo(f"  wrote {len(records):,} records to {output} (" + ", ".join(f"{v} {n:,}" for v, n in by.items()) + ")")
+    if skipped:
+        click.echo(f"  skipped {len(skipped):,} chain-of-thought records with an empty rationale, e.g. {skipped[0][2]}")
 
 
 @main.command("export")

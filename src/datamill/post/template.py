@@ -277,6 +277,16 @@ def _label_options(ts: TemplateSet, rows: Sequence[dict]) -> list[str]:
     return sorted(seen) if 1 < len(seen) <= 50 else []
 
 
+class EmptyRationale(TemplateError):
+    """A chain-of-thought record whose rationale is empty: it would teach "So the answer is X"
+    with no reasoning, so the row is skipped (and reported) instead."""
+
+
+def _rationale(ts: "TemplateSet", v: dict) -> str:
+    r = v.get("rationale", v.get(ts.rationale_column))
+    return "" if r is None else str(r)
+
+
 def _solved(ts: TemplateSet, t: PromptTemplate, v: dict, cot: bool, where: str) -> tuple[str, str]:
     """(prompt, response) for one row with one template."""
     prompt = _render(t.prompt, v, f"{where} prompt")
@@ -287,6 +297,8 @@ def _solved(ts: TemplateSet, t: PromptTemplate, v: dict, cot: bool, where: str) 
     cv = dict(v, response=answer)
     if "rationale" not in cv and rat_col in cv:
         cv["rationale"] = cv[rat_col]
+    if ("rationale" in cv or rat_col in cv) and not _rationale(ts, cv).strip():
+        raise EmptyRationale(f"{where}: empty rationale in column {rat_col!r}")
     prompt = f"{prompt}\n{ts.cot_trigger}".strip() if ts.cot_trigger else prompt
     return prompt, _render(ts.cot_response, cv, f"{where} cot.response (needs a '{rat_col}' column)")
 
@@ -294,13 +306,17 @@ def _solved(ts: TemplateSet, t: PromptTemplate, v: dict, cot: bool, where: str) 
 def render_dataset(rows: Sequence[dict[str, Any]], template: TemplateSet | str | dict, *,
                    variants: Iterable[str] = ("zero_shot",), k: int = 3, cot: bool = False,
                    few_shot_style: str = "inline", choose: str = "random", seed: int = 0,
-                   source: str = "", id_prefix: str | None = None) -> list[dict[str, Any]]:
+                   source: str = "", id_prefix: str | None = None,
+                   skipped: list | None = None) -> list[dict[str, Any]]:
     """Render every row into SFT records.
 
     ``variants``: any of ``zero_shot``, ``few_shot`` (``k`` examples), ``cot``; each row gives
     one record per variant. ``cot=True`` makes the few-shot/zero-shot variants chain-of-thought
     as well (few-shot CoT). ``choose``: ``random`` (one template per row and variant, seeded),
     ``cycle`` (row i takes template i mod n) or ``all`` (one record per template).
+    A chain-of-thought record whose row has an empty rationale is skipped, never written as a
+    bare "So the answer is X"; ``skipped`` (a list) gets ``(row, variant, reason)`` for each, and
+    rows without a rationale are not used as few-shot CoT examples.
     """
     ts = template if isinstance(template, TemplateSet) else load_template(template)
     variants = list(variants)
@@ -331,13 +347,19 @@ def render_dataset(rows: Sequence[dict[str, Any]], template: TemplateSet | str |
                 t = ts.templates[ti]
                 where = f"template {ts.name}/{t.name}, row {i + 1}"
                 use_cot = cot or variant == "cot"
-                prompt, answer = _solved(ts, t, v, use_cot, where)
+                try:
+                    prompt, answer = _solved(ts, t, v, use_cot, where)
+                except EmptyRationale as exc:
+                    if skipped is not None:
+                        skipped.append((i, variant, str(exc)))
+                    continue
                 msgs = []
                 if ts.system:
                     msgs.append(message("system", _render(ts.system, v, f"{where} system")))
                 shots: list[int] = []
                 if variant == "few_shot":
-                    pool = [j for j in range(len(rows)) if j != i]
+                    pool = [j for j in range(len(rows)) if j != i and not (
+                        use_cot and not _rationale(ts, _variables(ts, rows[j], j, options)).strip())]
                     shots = rng.sample(pool, min(k, len(pool)))
                     examples = []
                     for j in shots:

@@ -41,6 +41,7 @@ STEP_MODULES = [
     "datamill.steps.llm.distill",
     "datamill.steps.llm.rewrite",
     "datamill.steps.llm.ifd",
+    "datamill.steps.post.select",
 ]
 
 for _module in STEP_MODULES:

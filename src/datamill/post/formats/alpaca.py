@@ -76,8 +76,27 @@ def to_internal(obj: dict[str, Any], rid: str, *, columns: dict[str, str] | None
     messages, used = _prompt_side(obj, cols, hints)
     rid = record_id(obj, rid)
     c_col, r_col = cols.get("chosen"), cols.get("rejected")
+    o_col = cols.get("response") or "output"
+    ranked = obj.get(o_col)
+    if isinstance(ranked, list) and (ranking or not (c_col and c_col in obj)):
+        # LLaMA-Factory's 2023-08 ranked layout: `output` lists the answers best first
+        used.add(o_col)
+        bad = [i for i, a in enumerate(ranked) if not isinstance(a, str)]
+        if bad or len(ranked) < 2:
+            raise FormatError(o_col, "a ranked output must list at least two answers as strings, best first"
+                              + (f" (item {bad[0]} is {type(ranked[bad[0]]).__name__})" if bad else f" (got {len(ranked)})"))
+        answers = [assistant_from_text(a) for a in ranked]
+        if len(answers) == 2:
+            return [build("preference", rid, messages, carry(obj, used), hints=hints, chosen=[answers[0]],
+                          rejected=[answers[1]])]
+        return [build("ranking", rid, messages, carry(obj, used), hints=hints,
+                      responses=[{"messages": [a], "rank": i + 1} for i, a in enumerate(answers)])]
     is_pref = ranking if ranking is not None else bool(c_col and r_col and c_col in obj and r_col in obj)
     if is_pref:
+        if c_col not in obj and r_col not in obj:
+            raise FormatError(c_col or "chosen", f"a ranking dataset needs {c_col or 'chosen'!r} and "
+                              f"{r_col or 'rejected'!r} columns, or {o_col!r} as a list of answers best first "
+                              f"(the row has {', '.join(sorted(obj)) or 'no columns'})")
         c_col, r_col = c_col or "chosen", r_col or "rejected"
         chosen = [assistant_from_text(text(obj.get(c_col), c_col))]
         rejected = [assistant_from_text(text(obj.get(r_col), r_col))]

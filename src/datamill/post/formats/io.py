@@ -310,6 +310,7 @@ class WriteReport:
     errors: Counter = field(default_factory=Counter)
     path: str = ""
     dataset_info: str | None = None
+    warnings: list = field(default_factory=list)
 
 
 def _out_kind(path: str) -> tuple[str, str]:
@@ -325,13 +326,47 @@ def _out_kind(path: str) -> tuple[str, str]:
 
 def write_records(records: Iterable[PostRecord | dict[str, Any]], path: str, fmt: str = "datamill", *,
                   keep_extra: bool = True, errors: list[BadRecord] | None = None,
-                  dataset_info: str | None = None, **options: Any) -> WriteReport:
+                  dataset_info: str | None = None, keep_empty: bool = True, **options: Any) -> WriteReport:
     """Write records as ``fmt`` to ``path`` (``.json``: one array; ``.jsonl[.gz|.zst]``: lines),
     atomically. A record the format cannot hold goes to ``errors`` as a ``cannot_write``
     :class:`BadRecord` when a list is given; otherwise the :class:`FormatError` is raised and
     nothing is written. ``dataset_info="name"`` also adds an entry for the file to
-    ``dataset_info.json`` beside it, so LLaMA-Factory loads it as ``dataset: name``."""
+    ``dataset_info.json`` beside it, so LLaMA-Factory loads it as ``dataset: name``.
+    ``keep_empty=False``: when no record could be written, no file is left (and none replaced)."""
     from datamill.io.atomic import atomic_open
+
+    try:
+        return _write_records(records, path, fmt, keep_extra=keep_extra, errors=errors,
+                              dataset_info=dataset_info, keep_empty=keep_empty, **options)
+    except _NothingWritten as nothing:
+        return nothing.report
+
+
+class _NothingWritten(Exception):
+    def __init__(self, report):
+        super().__init__("nothing written")
+        self.report = report
+
+
+def _boundary_shift(chosen: str, rejected: str, record: dict) -> int:
+    """1 when the implicit strings' longest common prefix runs past the real prompt."""
+    from datamill.post.formats.common import common_prefix
+
+    prompt_len = len(chosen) - len(assistant_answer(record.get("chosen")))
+    return int(common_prefix(chosen, rejected) > prompt_len)
+
+
+def assistant_answer(msgs) -> str:
+    if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict):
+        c = msgs[-1].get("content")
+        return c if isinstance(c, str) else ""
+    return ""
+
+
+def _write_records(records, path, fmt, *, keep_extra, errors, dataset_info, keep_empty, **options) -> WriteReport:
+    from datamill.io.atomic import atomic_open
+
+    shifted = 0
 
     spec = _format(fmt)
     layout, comp = _out_kind(path)
@@ -365,6 +400,9 @@ def write_records(records: Iterable[PostRecord | dict[str, Any]], path: str, fmt
                     raise FormatError(fld, f"record {rid!r} as {fmt}: {getattr(exc, 'why', exc)}") from None
                 errors.append(err)
                 continue
+            if fmt == "trl_standard_implicit" and rec.get("kind") == "preference" \
+                    and isinstance(row.get("chosen"), str) and isinstance(row.get("rejected"), str):
+                shifted += _boundary_shift(row["chosen"], row["rejected"], rec)
             if layout == "array":
                 fh.write(b"\n" if report.written == 0 else b",\n")
                 fh.write(data)
@@ -376,6 +414,14 @@ def write_records(records: Iterable[PostRecord | dict[str, Any]], path: str, fmt
                 keys.update(row)
                 uses_tools = uses_tools or any(m.get("tool_calls") or m.get("role") == "tool"
                                                for m in rec.get("messages") or [])
+        if shifted:
+            report.warnings.append(
+                f"{shifted:,} of {report.written:,} pairs: chosen and rejected answers begin with the same "
+                "text, so a reader of trl_standard_implicit (which splits at the longest common prefix, as TRL "
+                "does) will move the prompt boundary into the answers; write trl_standard (explicit prompt) "
+                "to keep it")
+        if not report.written and not keep_empty:
+            raise _NothingWritten(report)  # atomic_open drops the temporary file
         if layout == "array":
             fh.write(b"\n]\n" if report.written else b"]\n")
         if dataset_info:
@@ -389,13 +435,22 @@ def write_records(records: Iterable[PostRecord | dict[str, Any]], path: str, fmt
 
 def convert(src: str, dst: str, *, from_: str | None = None, to: str = "datamill", dataset: str | None = None,
             dataset_info: str | None = None, register: str | None = None,
-            errors: list[BadRecord] | None = None) -> dict[str, Any]:
+            errors: list[BadRecord] | None = None, ranking_to: str | None = None,
+            to_kto: bool = False) -> dict[str, Any]:
     """``src`` (file, folder, or a LLaMA-Factory dataset) to ``dst`` as ``to``. Bad rows are
-    counted and kept in ``errors``; returns ``{"read", "written", "formats", "errors", "output"}``."""
+    counted and kept in ``errors``; returns ``{"read", "written", "formats", "errors", "output"}``.
+    ``ranking_to`` (``pairs`` or ``best-worst``) turns ranking records into preference pairs and
+    ``to_kto`` pairs into KTO samples (:mod:`datamill.post.rankings`). When nothing can be
+    written, no output file is made (``written`` is 0)."""
     errors = errors if errors is not None else []
     report = ReadReport()
     records = read_records(src, from_, dataset=dataset, dataset_info=dataset_info, errors=errors, report=report)
-    wrote = write_records(records, dst, to, errors=errors, dataset_info=register)
+    if ranking_to or to_kto:
+        from datamill.post.rankings import reshape
+
+        records = reshape(records, ranking_to=ranking_to, to_kto=to_kto)
+    wrote = write_records(records, dst, to, errors=errors, dataset_info=register, keep_empty=False)
     counts = report.errors + wrote.errors
     return {"read": report.read, "written": wrote.written, "formats": report.formats, "to": to,
-            "errors": dict(counts.most_common()), "output": dst, "dataset_info": wrote.dataset_info}
+            "errors": dict(counts.most_common()), "output": dst, "dataset_info": wrote.dataset_info,
+            "warnings": list(wrote.warnings)}

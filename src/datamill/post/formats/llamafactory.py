@@ -72,8 +72,12 @@ def resolve_entry(info_path: str, name: str, dataset_dir: str | None = None) -> 
         raise DatasetInfoError(f"{info_path}: dataset {name!r} has no file_name"
                                + (f" ({hub}: {entry[hub]}; download it and add a file_name)" if hub else ""))
     formatting = entry.get("formatting", "alpaca")
-    if formatting not in ("alpaca", "sharegpt"):
-        raise DatasetInfoError(f"{info_path}: dataset {name!r}: formatting {formatting!r} (expected alpaca or sharegpt)")
+    if formatting not in ("alpaca", "sharegpt", "openai"):
+        raise DatasetInfoError(f"{info_path}: dataset {name!r}: formatting {formatting!r} "
+                               "(expected alpaca, sharegpt or openai)")
+    openai_style = formatting == "openai"
+    if openai_style:  # LLaMA-Factory reads it as sharegpt with OpenAI's keys and role names
+        formatting = "sharegpt"
     columns = dict(entry.get("columns") or {})
     allowed = ALPACA_COLUMNS if formatting == "alpaca" else SHAREGPT_COLUMNS
     columns = {k: v for k, v in columns.items() if k in allowed}  # images/videos/audios: carried as extra
@@ -97,7 +101,9 @@ def resolve_entry(info_path: str, name: str, dataset_dir: str | None = None) -> 
             raise DatasetInfoError(f"dataset {name!r}: {f} is plain text (pretraining), not post-training data")
     options: dict[str, Any] = {"columns": columns, "ranking": ranking}
     if formatting == "sharegpt":
-        options["tags"] = dict(entry.get("tags") or {})
+        options["tags"] = {**(OPENAI_TAGS if openai_style else {}), **dict(entry.get("tags") or {})}
+        if openai_style:
+            options["columns"] = {"messages": "messages", **options["columns"]}
     return files, formatting, options
 
 

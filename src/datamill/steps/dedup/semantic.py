@@ -48,7 +48,6 @@ from datamill.embed.fields import record_text
 from datamill.io.state import StateStore
 
 ORDERS = ("input", "far_from_centroid", "near_centroid")
-KMEANS_BACKENDS = ("auto", "faiss", "numpy")
 DTYPES = ("float16", "float32")
 
 
@@ -60,72 +59,10 @@ def _load(state_dir: str, name: str) -> dict[str, np.ndarray]:
     return StateStore(state_dir).load_npz(name)
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    np.maximum(norms, 1e-12, out=norms)
-    return x / norms
-
-
-# --- k-means ---------------------------------------------------------------------------------
-
-def _assign(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid by cosine similarity (rows of both are unit norm): (labels, similarity)."""
-    labels = np.empty(len(x), dtype=np.int64)
-    sims = np.empty(len(x), dtype=np.float32)
-    for start in range(0, len(x), chunk):
-        s = x[start:start + chunk] @ centroids.T
-        labels[start:start + chunk] = np.argmax(s, axis=1)
-        sims[start:start + chunk] = s[np.arange(len(s)), labels[start:start + chunk]]
-    return labels, sims
-
-
-def kmeans_numpy(x: np.ndarray, k: int, iters: int = 20, seed: int = 0) -> np.ndarray:
-    """Spherical k-means (cosine) with k-means++ seeding; returns unit-norm centroids (k, d)."""
-    rng = np.random.default_rng(seed)
-    n = len(x)
-    centroids = np.empty((k, x.shape[1]), dtype=np.float32)
-    first = int(rng.integers(n))
-    centroids[0] = x[first]
-    closest = np.maximum(1.0 - x @ x[first], 0.0).astype(np.float64)
-    for i in range(1, k):
-        total = closest.sum()
-        pick = int(rng.choice(n, p=closest / total)) if total > 0 else int(rng.integers(n))
-        centroids[i] = x[pick]
-        np.minimum(closest, np.maximum(1.0 - x @ x[pick], 0.0), out=closest)
-    for _ in range(iters):
-        labels, _ = _assign(x, centroids)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, labels, x)
-        counts = np.bincount(labels, minlength=k)
-        filled = counts > 0
-        new = centroids.copy()
-        new[filled] = _normalize(sums[filled])
-        if np.allclose(new, centroids, atol=1e-6):
-            centroids = new
-            break
-        centroids = new
-    return centroids
-
-
-def kmeans_faiss(x: np.ndarray, k: int, iters: int = 20, seed: int = 0) -> np.ndarray:
-    import faiss
-
-    km = faiss.Kmeans(x.shape[1], k, niter=iters, seed=seed, spherical=True, verbose=False,
-                      min_points_per_centroid=1)
-    km.train(np.ascontiguousarray(x, dtype=np.float32))
-    return _normalize(km.centroids)
-
-
-def kmeans(x: np.ndarray, k: int, iters: int = 20, seed: int = 0, backend: str = "auto") -> tuple[np.ndarray, str]:
-    """Unit-norm centroids of ``x`` (unit-norm rows) and the backend that computed them."""
-    if backend in ("auto", "faiss"):
-        try:
-            return kmeans_faiss(x, k, iters, seed), "faiss"
-        except ImportError:
-            if backend == "faiss":
-                raise
-    return kmeans_numpy(x, k, iters, seed), "numpy"
+# k-means, assignment and normalisation: the shared vector module
+from datamill.embed.vectors import (KMEANS_BACKENDS, assign as _assign,  # noqa: E402,F401
+                                    kmeans_centroids as kmeans, kmeans_faiss, kmeans_numpy,
+                                    normalize as _normalize)
 
 
 # --- greedy dedup within a cluster ----------------------------------------------------------

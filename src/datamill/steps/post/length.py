@@ -105,7 +105,9 @@ class PostLength(Filter):
     def keep_batch(self, batch: Batch) -> list[None | str]:
         self.ensure_setup()
         prompts = [prompt_text(r) for r in batch]
-        answers = [[t for _, t in response_sides(r)] for r in batch]
+        sides = [response_sides(r) for r in batch]
+        answers = [[t for _, t in sd] for sd in sides]
+        self._fields = [[f for f, _ in sd] for sd in sides]
         tok = None
         if self._counter is not None:
             flat: list[str] = []
@@ -127,6 +129,7 @@ class PostLength(Filter):
                             [sum(counts[a:b]) for a, b in conv_spans]))
         out = []
         for i, rec in enumerate(batch):
+            self._row_fields = self._fields[i]
             out.append(self._verdict(rec, prompts[i], answers[i], tok[i] if tok else None))
         return out
 
@@ -186,5 +189,24 @@ class PostLength(Filter):
                     reason = "response_too_long"
                 elif self.max_total_tokens is not None and totals and max(totals) > self.max_total_tokens:
                     reason = "too_many_tokens"
+        if reason in ("response_too_short", "response_too_long"):
+            # the drop details name the side that decided: the shortest answer for too_short
+            # (a rejected "n"), the longest for too_long, not always the longest
+            use_tok = tok is not None and reason not in self._char_reasons(r_chars)
+            vals = list(tok[1] or [0]) if use_tok else r_chars
+            k = vals.index(min(vals) if reason == "response_too_short" else max(vals))
+            sig["response_tokens" if use_tok else "response_chars"] = vals[k]
+            fields = getattr(self, "_row_fields", [])
+            if k < len(fields):
+                sig["response_field"] = fields[k]
         set_signals(rec, self.label, **sig)
         return reason
+
+    def _char_reasons(self, r_chars: list[int]) -> set[str]:
+        """The response reasons the character bounds alone give."""
+        out = set()
+        if min(r_chars) < (self.min_response_chars or 0):
+            out.add("response_too_short")
+        if self.max_response_chars is not None and max(r_chars) > self.max_response_chars:
+            out.add("response_too_long")
+        return out
