@@ -87,6 +87,9 @@ class Pipeline:
         if isinstance(inputs, str):
             inputs = [inputs]
         plan = self.plan(inputs, output, keep_dropped=keep_dropped, batch_size=batch_size)
+        from datamill.core.recipe import preflight
+
+        preflight(self.steps)  # a missing model or benchmark file fails now, not mid-run
         resumed = _prepare_output(plan, overwrite)
         t0 = time.perf_counter()
         if executor == "local":

@@ -58,10 +58,14 @@ class LanguageTagger(Tagger):
         self.model_path = model_path
 
     def preflight(self) -> None:
-        """The model file must be found before any record is read."""
-        from datamill.steps.langid.model import resolve_model_path
+        """A model file named by ``model_path`` or ``$DATAMILL_LID_MODEL`` must exist before any
+        record is read (the wheel / cache / download chain is resolved at setup)."""
+        import os
 
-        resolve_model_path(self.model_path, download=False)
+        from datamill.steps.langid.model import ENV_VAR, resolve_model_path
+
+        if self.model_path or os.environ.get(ENV_VAR):
+            resolve_model_path(self.model_path, download=False)
         if self.second_opinion:
             import importlib.util
 
