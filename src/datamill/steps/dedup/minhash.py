@@ -29,6 +29,16 @@
    ``minhash_cluster`` and ``minhash_cluster_size``; the others of each cluster are dropped with
    the reason ``near_duplicate``.
 
+**Containment** (``similarity="containment"``, for partial copies: a 200-word answer copied
+from a 500-word source has Jaccard 0.28 but containment 1.0). The score of a pair is
+``|A ∩ B| / min(|A|, |B|)``: the share of the smaller document's shingles found in the larger.
+Candidates come from the same LSH index, its bands and rows tuned for the lowest Jaccard
+similarity a pair at the containment ``threshold`` can have when the smaller document has at
+least ``min_size_ratio`` of the larger's shingles (``t·r / (1 + r − t·r)``). The signatures
+stage also writes each record's distinct shingle hashes (``shingles-<shard>.u64``, offsets in
+``shoff-<shard>.npy``), and the clusters stage computes every candidate's containment exactly
+from them. Use ``keep: longest`` to keep the source and drop the copies.
+
 Memory: a signatures task holds one shard's band hashes (16 bytes × bands per record); a
 buckets task at most ``MERGE_CHUNK`` entries per shard plus one bucket; the clusters task the
 distinct candidate pairs (16 bytes each) and ``VERIFY_CHUNK`` pairs of signatures. No stage
@@ -37,6 +47,7 @@ holds the signatures of the corpus.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Any, Iterable, Literal
@@ -92,7 +103,8 @@ class MinHashDedup(GlobalStep):
                  lowercase: bool = True, normalize: bool = True,
                  keep: Literal["first", "longest", "signal"] = "first",
                  keep_signal: str | None = None, seed: int = 1, verify: bool = True,
-                 field: str = "text"):
+                 field: str = "text", similarity: Literal["jaccard", "containment"] = "jaccard",
+                 min_size_ratio: float = 0.3):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], not {threshold}")
         if num_perm < 1 or ngram < 1 or char_ngram < 1:
@@ -101,10 +113,17 @@ class MinHashDedup(GlobalStep):
             raise ValueError(f"keep must be first, longest or signal, not {keep!r}")
         if keep == "signal" and not keep_signal:
             raise ValueError("keep='signal' needs keep_signal, the name of the signal to maximise")
+        if similarity not in ("jaccard", "containment"):
+            raise ValueError(f"similarity must be jaccard or containment, not {similarity!r}")
+        if not 0.0 < min_size_ratio <= 1.0:
+            raise ValueError(f"min_size_ratio must be in (0, 1], not {min_size_ratio}")
         if bands is None and rows is None:
             # verified candidates cost a comparison, missed ones are lost: weigh misses more
             fp_weight = FP_WEIGHT_VERIFIED if verify else 0.5
-            bands, rows = lsh.optimal_bands_rows(threshold, num_perm, fp_weight, 1.0 - fp_weight)
+            target = threshold
+            if similarity == "containment":  # the lowest Jaccard of a pair at the threshold
+                target = threshold * min_size_ratio / (1.0 + min_size_ratio - threshold * min_size_ratio)
+            bands, rows = lsh.optimal_bands_rows(target, num_perm, fp_weight, 1.0 - fp_weight)
         elif bands is None:
             bands = num_perm // rows
         elif rows is None:
@@ -125,6 +144,8 @@ class MinHashDedup(GlobalStep):
         self.seed = seed
         self.verify = verify
         self.field = field
+        self.similarity = similarity
+        self.min_size_ratio = min_size_ratio
 
     def setup(self) -> None:
         import rensa  # noqa: F401 - fail early, in the worker, with the package's name
@@ -168,7 +189,8 @@ class MinHashDedup(GlobalStep):
         info = np.zeros(len(batch), dtype=_DOCS_DTYPE)
         for i, record in enumerate(batch):
             text = self._text(record)
-            language = (record.get("signals") or {}).get("language")
+            language = ((record.get("metadata") or {}).get("language")
+                        or (record.get("signals") or {}).get("language"))
             chars = lsh.uses_chars(text, language if isinstance(language, str) else None)
             toks.append(lsh.tokens(text, chars, self.lowercase, self.normalize))
             ns.append(self.char_ngram if chars else self.ngram)
@@ -179,12 +201,16 @@ class MinHashDedup(GlobalStep):
         shingles, offsets = lsh.shingle_hashes(flat, counts, np.array(ns, dtype=np.int64), self.seed)
         info["shingles"] = np.diff(offsets)
         sig = lsh.signatures(shingles, offsets, self.num_perm, self.seed)
+        self._last_shingles = (shingles, offsets)
         return sig, info, info["shingles"]
 
     def signatures(self, records: Iterable[Record], shard: int, state_dir: str) -> dict[str, Any]:
-        band_parts, pos_parts, info_parts = [], [], []
+        band_parts, pos_parts, info_parts, set_sizes = [], [], [], []
         n = 0
-        with atomic_open(os.path.join(state_dir, f"sig-{shard:05d}.u32")) as sig_fh:
+        containment = self.similarity == "containment"
+        sets_file = (atomic_open(os.path.join(state_dir, f"shingles-{shard:05d}.u64")) if containment
+                     else contextlib.nullcontext())
+        with atomic_open(os.path.join(state_dir, f"sig-{shard:05d}.u32")) as sig_fh, sets_file as sh_fh:
             batch: list[Record] = []
             for record in _chain(records, None):
                 if record is not None:
@@ -192,6 +218,10 @@ class MinHashDedup(GlobalStep):
                 if batch and (record is None or len(batch) >= SIGNATURE_BATCH):
                     sig, info, n_sh = self.signature_batch(batch)
                     sig_fh.write(np.ascontiguousarray(sig).tobytes())
+                    if containment:
+                        sets, sizes = _distinct_per_doc(*self._last_shingles)
+                        sh_fh.write(np.ascontiguousarray(sets, dtype="<u8").tobytes())
+                        set_sizes.append(sizes)
                     has = np.nonzero(n_sh > 0)[0]
                     band_parts.append(lsh.band_hashes(sig[has], self.bands, self.rows))
                     pos_parts.append((has + n).astype(np.uint32))
@@ -213,6 +243,9 @@ class MinHashDedup(GlobalStep):
         _save_npy(os.path.join(state_dir, f"bandpos-{shard:05d}.npy"), sorted_p)
         info = np.concatenate(info_parts) if info_parts else np.zeros(0, dtype=_DOCS_DTYPE)
         _save_npy(os.path.join(state_dir, f"docs-{shard:05d}.npy"), info)
+        if containment:
+            sizes = np.concatenate(set_sizes) if set_sizes else np.zeros(0, dtype=np.int64)
+            _save_npy(os.path.join(state_dir, f"shoff-{shard:05d}.npy"), np.r_[0, np.cumsum(sizes)].astype(np.int64))
         return {"documents": n, "without_shingles": int(n - len(pos)),
                 "shingles": int(info["shingles"].sum())}
 
@@ -281,10 +314,34 @@ class MinHashDedup(GlobalStep):
             sims[lo:lo + len(chunk)] = (a == b).mean(axis=1)
         return sims
 
+    def _containments(self, pairs: np.ndarray, state_dir: str) -> np.ndarray:
+        """Exact ``|A ∩ B| / min(|A|, |B|)`` of each pair, from the stored shingle sets."""
+        sets, offs = {}, {}
+
+        def set_of(key: int) -> np.ndarray:
+            shard, pos = key >> 32, key & 0xFFFFFFFF
+            if shard not in sets:
+                path = os.path.join(state_dir, f"shingles-{shard:05d}.u64")
+                sets[shard] = np.memmap(path, dtype="<u8", mode="r") if os.path.getsize(path) else \
+                    np.zeros(0, dtype=np.uint64)
+                offs[shard] = np.load(os.path.join(state_dir, f"shoff-{shard:05d}.npy"))
+            return sets[shard][offs[shard][pos]:offs[shard][pos + 1]]
+
+        out = np.zeros(len(pairs), dtype=np.float32)
+        for i, (a, b) in enumerate(pairs.tolist()):
+            sa, sb = set_of(a), set_of(b)
+            small = min(len(sa), len(sb))
+            if small:
+                out[i] = len(np.intersect1d(sa, sb, assume_unique=True)) / small
+        return out
+
     def clusters(self, state_dir: str, n_shards: int) -> dict[str, Any]:
         pairs = self._candidate_pairs(state_dir)
         n_candidates = len(pairs)
-        if self.verify and len(pairs):
+        if self.similarity == "containment" and len(pairs):
+            sims = self._containments(pairs, state_dir)
+            pairs = pairs[sims >= self.threshold - 1e-6]
+        elif self.verify and len(pairs):
             sims = self._similarities(pairs, state_dir, n_shards)
             pairs = pairs[sims >= self.threshold - 1e-6]
         nodes = np.unique(pairs) if len(pairs) else np.zeros(0, dtype=np.uint64)
@@ -351,6 +408,18 @@ class MinHashDedup(GlobalStep):
 def _chain(records: Iterable[Record], end):
     yield from records
     yield end
+
+
+def _distinct_per_doc(shingles: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's distinct shingle hashes, sorted, concatenated; and their counts."""
+    counts = np.diff(offsets)
+    doc = np.repeat(np.arange(len(counts)), counts)
+    sh = shingles.astype(np.uint64, copy=False)
+    order = np.lexsort((sh, doc))
+    sh, doc = sh[order], doc[order]
+    keep = np.ones(len(sh), dtype=bool)
+    keep[1:] = (sh[1:] != sh[:-1]) | (doc[1:] != doc[:-1])
+    return sh[keep], np.bincount(doc[keep], minlength=len(counts)).astype(np.int64)
 
 
 def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
