@@ -37,7 +37,9 @@ similarity a pair at the containment ``threshold`` can have when the smaller doc
 least ``min_size_ratio`` of the larger's shingles (``t·r / (1 + r − t·r)``). The signatures
 stage also writes each record's distinct shingle hashes (``shingles-<shard>.u64``, offsets in
 ``shoff-<shard>.npy``), and the clusters stage computes every candidate's containment exactly
-from them. Use ``keep: longest`` to keep the source and drop the copies.
+from them. Use ``keep: longest`` to keep the source and drop the copies. Bands have at least
+two rows: a one-row band makes almost every pair of a large corpus a candidate, so at low
+thresholds LSH misses some pairs unless ``bands``/``rows`` are given.
 
 Memory: a signatures task holds one shard's band hashes (16 bytes × bands per record); a
 buckets task at most ``MERGE_CHUNK`` entries per shard plus one bucket; the clusters task the
@@ -69,6 +71,9 @@ SIGNATURE_BATCH = 2048
 #: weight of false positives against false negatives when bands and rows are chosen for a
 #: verified run (0.5 without verification, as datasketch): 14 × 8 at threshold 0.8, 112 hashes
 FP_WEIGHT_VERIFIED = 0.05
+
+#: containment mode chooses bands of at least this many rows (see the module docstring)
+MIN_CONTAINMENT_ROWS = 2
 
 _DOCS_DTYPE = np.dtype([("length", "<i8"), ("signal", "<f8"), ("shingles", "<i8")])
 _CLUSTER_DTYPE = np.dtype([("pos", "<i8"), ("cluster", "<i8"), ("size", "<i8"), ("drop", "?")])
@@ -124,6 +129,9 @@ class MinHashDedup(GlobalStep):
             if similarity == "containment":  # the lowest Jaccard of a pair at the threshold
                 target = threshold * min_size_ratio / (1.0 + min_size_ratio - threshold * min_size_ratio)
             bands, rows = lsh.optimal_bands_rows(target, num_perm, fp_weight, 1.0 - fp_weight)
+            if similarity == "containment" and rows < MIN_CONTAINMENT_ROWS:
+                # one-hash bands make nearly every pair of a corpus a candidate
+                rows, bands = MIN_CONTAINMENT_ROWS, num_perm // MIN_CONTAINMENT_ROWS
         elif bands is None:
             bands = num_perm // rows
         elif rows is None:
