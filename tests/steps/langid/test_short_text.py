@@ -138,3 +138,18 @@ def test_language_id_is_tagger_plus_rules():
     assert [r["id"] for r in out] == ["0"] and stats.dropped == {"language_not_kept": 1}
     assert records[1]["signals"]["language_id#2"]["language"] == "fr"
     assert records[1]["metadata"]["language"] == "fr"
+
+
+def test_check_resolves_model_path_before_running(tmp_path):
+    from click.testing import CliRunner
+
+    from datamill.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - language_id: {model_path: models/lid.bin}\n")
+    result = CliRunner().invoke(main, ["check", str(recipe)])
+    assert result.exit_code == 2
+    assert "language_id" in result.output and str(tmp_path / "models" / "lid.bin") in result.output
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "lid.bin").write_bytes(b"x")  # found relative to the recipe
+    assert CliRunner().invoke(main, ["check", str(recipe)]).exit_code == 0

@@ -29,6 +29,8 @@ class LanguageID(Filter):
     (``language_filter``)."""
 
     resources = Resources(cpus=1.0, memory_mb=512, batch_size=1024)
+    #: a recipe's relative ``model_path`` is relative to the recipe file
+    path_params = ("model_path",)
 
     def __init__(self, languages: list[str] | None = None, min_score: float = 0.65,
                  min_scores: dict[str, float] | None = None, max_chars: int = 10_000,

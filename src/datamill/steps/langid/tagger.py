@@ -35,6 +35,8 @@ class LanguageTagger(Tagger):
     """fastText lid.176 with script-first decisions and a py3langid vote; tags, never drops."""
 
     resources = Resources(cpus=1.0, memory_mb=512, batch_size=1024)
+    #: a recipe's relative ``model_path`` is relative to the recipe file
+    path_params = ("model_path",)
     signal_types: ClassVar[dict[str, str]] = {
         "language": "string", "score": "float64", "method": "string", "script": "string",
         "lid176_language": "string", "lid176_score": "float64"}
