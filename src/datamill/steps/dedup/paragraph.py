@@ -57,7 +57,7 @@ _DIGITS = regex.compile(r"\d")
 _WS = re.compile(r"\s+")
 _PARA_SEP = re.compile(r"\n[^\S\n]*\n\s*")
 #: the end of a sentence, with closing quotes/brackets and the whitespace after it
-_SENTENCE_END = regex.compile(r"[.!?。！？…]+[\"”’」』)）\]]*(?:\s+|$)")
+_SENTENCE_END = regex.compile(r"[.!?…]+[\"”’」』)）\]]*(?:\s+|$)|[。！？]+[”’」』）]*\s*")
 _CHUNK = 1 << 16  # units per step of the bloom pass
 
 
@@ -98,12 +98,12 @@ def split_units(text: str, unit: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-_CJK_BREAK = regex.compile(r"(?<=[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}、。，！？：；）」』])[^\S\n]*\n\s*"
-                           r"(?=[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}（「『])")
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}、。，！？：；（）「」『』"  # not hangul: Korean has spaces
+_CJK_BREAK = regex.compile(rf"(?<=[{_CJK}])[^\S\n]*\n\s*|[^\S\n]*\n\s*(?=[{_CJK}])")
 
 
 def unwrap(text: str) -> str:
-    """Line breaks as layout: none between two CJK characters (Chinese and Japanese wrap
+    """Line breaks as layout: none next to a CJK character (Chinese and Japanese wrap
     anywhere, without spaces), one space elsewhere; whitespace collapsed."""
     return _WS.sub(" ", _CJK_BREAK.sub("", text)).strip()
 
