@@ -155,6 +155,12 @@ class MinHashDedup(GlobalStep):
         self.similarity = similarity
         self.min_size_ratio = min_size_ratio
 
+    def preflight(self) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("rensa") is None:
+            raise ImportError("minhash_dedup needs rensa: pip install 'datamill[dedup]'")
+
     def setup(self) -> None:
         import rensa  # noqa: F401 - fail early, in the worker, with the package's name
 
