@@ -71,11 +71,14 @@ MIN_KANA_SHARE = 0.05  # of Han + kana, for Japanese
 
 
 def script_counts(text: str, max_chars: int = 2000) -> tuple[Counter, int]:
-    """(letters per script among ``SCRIPT_LANGUAGES``, all letters) in the first ``max_chars``."""
+    """(letters per script among ``SCRIPT_LANGUAGES``, all letters) in the first ``max_chars``;
+    ``(empty, 0)`` when every letter is Latin."""
     head = text[:max_chars]
     counts: Counter = Counter()
+    if head.isascii() or _NOT_LATIN_LETTER.search(head) is None:
+        return counts, 0  # only Latin letters (their number is not needed then)
     letters = len(_LETTER.findall(head))
-    if letters and _NOT_LATIN_LETTER.search(head) is not None:
+    if letters:
         for name, pattern in _PATTERNS.items():
             k = len(pattern.findall(head))
             if k:
