@@ -99,7 +99,7 @@ def dolma_agreement(work: str) -> None:
     for label, inp, workers, params in configs:
         out = os.path.join(work, f"out-{abs(hash(label))}")
         Pipeline([ParagraphDedup(action="tag", min_chars=0, **params)]).run([inp], out, workers=workers)
-        got = {k: [tuple(x) for x in v["signals"]["paragraph_dup_spans"]] for k, v in _read_out(out).items()}
+        got = {k: [tuple(x) for x in v["signals"]["paragraph_dedup"]["dup_spans"]] for k, v in _read_out(out).items()}
         for name, exp in expected.items():
             if name == "dedupe-paragraph-ngrams" and "CCNet" not in label and "1 shard" not in label:
                 continue
@@ -155,7 +155,7 @@ def bloom_vs_exact(work: str) -> None:
         t0 = time.perf_counter()
         stats = Pipeline([ParagraphDedup(action="tag", min_chars=0, **params)]).run([inp], out, workers=2)
         secs = time.perf_counter() - t0
-        got = {k: {tuple(x) for x in v["signals"]["paragraph_dup_spans"]} for k, v in _read_out(out).items()}
+        got = {k: {tuple(x) for x in v["signals"]["paragraph_dedup"]["dup_spans"]} for k, v in _read_out(out).items()}
         results[label] = (got, stats["globals"]["paragraph_dedup"], secs)
     exact, g, _ = results["exact"]
     new_units = g["units"] - g["duplicate_units"]
@@ -206,7 +206,7 @@ def rewrapped(work: str) -> None:
             got = _read_out(out)
             by = {"a": [0, 0], "b": [0, 0]}
             for rid, r in got.items():
-                removed = sum(e - s for s, e in r["signals"]["paragraph_dup_spans"])
+                removed = sum(e - s for s, e in r["signals"]["paragraph_dedup"]["dup_spans"])
                 by[rid[0]][0] += removed
                 by[rid[0]][1] += len(r["text"])
             cells += [by["b"][0] / by["b"][1], by["a"][0] / by["a"][1]]

@@ -156,7 +156,7 @@ def run(rows: list[dict], params: dict, work: Path) -> tuple[dict, float]:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             for line in fh:
                 r = json.loads(line)
-                c = (r.get("signals") or {}).get("minhash_cluster")
+                c = ((r.get("signals") or {}).get("minhash_dedup") or {}).get("cluster")
                 if c is not None:
                     cluster[r["id"]] = c
     return cluster, dt

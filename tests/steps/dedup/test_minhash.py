@@ -117,7 +117,7 @@ def corpus(shared_data) -> list[dict]:
 def _clusters(records: list[dict]) -> dict[int, set]:
     out: dict[int, set] = {}
     for r in records:
-        c = (r.get("signals") or {}).get("minhash_cluster")
+        c = ((r.get("signals") or {}).get("minhash_dedup") or {}).get("cluster")
         if c is not None:
             out.setdefault(c, set()).add(r["id"])
     return out
@@ -162,9 +162,11 @@ def test_near_duplicates_found_distinct_texts_kept(corpus, tmp_path):
         kept_ids = ids & {r["id"] for r in kept}
         assert len(kept_ids) == 1
     for r in kept + dropped:
-        sig = r.get("signals") or {}
-        if "minhash_cluster" in sig:
-            assert sig["minhash_cluster_size"] == len(clusters[sig["minhash_cluster"]]) >= 2
+        sig = r["signals"]["minhash_dedup"]  # every record: its cluster, or None and size 1
+        if sig["cluster"] is not None:
+            assert sig["cluster_size"] == len(clusters[sig["cluster"]]) >= 2
+        else:
+            assert sig["cluster_size"] == 1
     g = stats["globals"]["minhash_dedup"]
     assert g["near_duplicates"] == len(dropped) and g["bands"] * g["rows"] <= 112
     assert stats["steps"][0]["dropped"] == {"near_duplicate": len(dropped)}

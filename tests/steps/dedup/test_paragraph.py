@@ -111,7 +111,7 @@ def test_pipeline_first_occurrence_kept_and_deterministic(tmp_path, method):
         if rid != "s0-r0":
             assert BOILER not in r["text"] and FOOTER not in r["text"], rid
             assert "Unique sentence" in r["text"]
-    assert rows["s0-r2"]["signals"]["paragraph_dup_units"] == 3  # both boilerplate copies + footer
+    assert rows["s0-r2"]["signals"]["paragraph_dedup"]["dup_units"] == 3  # both boilerplate copies + footer
     g = stats["globals"]["paragraph_dedup"]
     assert g["units"] == 18 * 5 + 3 and g["duplicate_units"] == 17 * 2 + 3
     step_stats = next(s for s in stats["steps"] if s["step"] == "paragraph_dedup")
@@ -134,8 +134,8 @@ def test_min_chars_drop_and_tag_mode(tmp_path):
     stats = Pipeline([ParagraphDedup(action="tag")]).run([str(tmp_path / "in")], str(tmp_path / "tag"))
     rows = {r["id"]: r for r in _read(tmp_path / "tag")}
     assert len(rows) == 4 and rows["b"]["text"] == line
-    assert rows["c"]["signals"]["paragraph_dup_spans"] == [[0, len(line) + 1]]
-    assert rows["b"]["signals"]["paragraph_dup_spans"] == [[0, len(line)]]
+    assert rows["c"]["signals"]["paragraph_dedup"]["dup_spans"] == [[0, len(line) + 1]]
+    assert rows["b"]["signals"]["paragraph_dedup"]["dup_spans"] == [[0, len(line)]]
 
 
 def test_min_words_and_paragraph_unit(tmp_path):
@@ -178,10 +178,10 @@ def test_bad_inputs_do_not_crash(tmp_path):
                           [[dict(r) for r in rows]], tmp_path / method)
         got = {r["id"]: r for r in out}
         assert got["big"]["text"] == big_line + "end" or got["big"]["text"] == big_line.rstrip("\n") + "\nend"
-        assert got["big"]["signals"]["paragraph_dup_units"] == 29_999
+        assert got["big"]["signals"]["paragraph_dedup"]["dup_units"] == 29_999
         assert got["sur2"]["text"] == "more" and got["sur"]["text"] == surrogate
         assert got["empty"]["text"] == "" and got["one"]["text"] == "word" and "notext" in got
-        assert got["ws"]["signals"]["paragraph_units"] == 0
+        assert got["ws"]["signals"]["paragraph_dedup"]["units"] == 0
 
 
 def test_dolma_expected_spans(tmp_path, shared_data):
@@ -194,6 +194,6 @@ def test_dolma_expected_spans(tmp_path, shared_data):
                     for o in map(json.loads, fh)}
     _write(tmp_path / "in", [[{"id": d["id"], "text": d["text"]} for d in docs]])
     Pipeline([ParagraphDedup(normalize=False, action="tag")]).run([str(tmp_path / "in")], str(tmp_path / "out"))
-    got = {r["id"]: r["signals"]["paragraph_dup_spans"] for r in _read(tmp_path / "out")}
+    got = {r["id"]: r["signals"]["paragraph_dedup"]["dup_spans"] for r in _read(tmp_path / "out")}
     assert got == expected
     assert sum(map(len, got.values())) == 43

@@ -25,8 +25,9 @@
    cluster size, and whether it is dropped. Clusters are numbered in input order of their
    first record, so the output depends neither on the number of workers nor on resuming.
 
-4. apply (per shard, before the steps after this one): clustered records get the signals
-   ``minhash_cluster`` and ``minhash_cluster_size``; the others of each cluster are dropped with
+4. apply (per shard, before the steps after this one): every record gets
+   ``signals[<step label>]`` = ``{"cluster": number or None, "cluster_size": n}`` (1 and None
+   when it is in no cluster); the others of each cluster than the kept one are dropped with
    the reason ``near_duplicate``.
 
 **Containment** (``similarity="containment"``, for partial copies: a 200-word answer copied
@@ -52,7 +53,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from typing import Any, Iterable, Literal
+from typing import Any, ClassVar, Iterable, Literal
 
 import numpy as np
 
@@ -96,12 +97,13 @@ class MinHashDedup(GlobalStep):
     weigh 0.95 when ``verify`` removes the false positives afterwards, else 0.5). ``ngram`` words
     per shingle, or ``char_ngram`` characters for languages written without spaces (from
     ``signals["language"]`` when present, else from the script). ``keep``: ``first`` (in input
-    order), ``longest`` or ``signal`` (highest ``keep_signal``, read from ``signals`` then
-    ``metadata``). ``verify`` drops candidate pairs whose signatures estimate a similarity under
+    order), ``longest`` or ``signal`` (highest ``keep_signal``, a name or dotted path read from
+    ``signals`` then ``metadata``, e.g. ``quality_classifier.quality_score``). ``verify`` drops candidate pairs whose signatures estimate a similarity under
     the threshold before clustering.
     """
 
     resources = Resources(cpus=1.0, memory_mb=1024, batch_size=SIGNATURE_BATCH)
+    signal_types: ClassVar[dict[str, str]] = {"cluster": "int64", "cluster_size": "int64"}
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 112, bands: int | None = None,
                  rows: int | None = None, ngram: int = 5, char_ngram: int = 5,
@@ -189,9 +191,9 @@ class MinHashDedup(GlobalStep):
     def _signal(self, record: Record) -> float:
         if not self.keep_signal:
             return math.nan
-        value = (record.get("signals") or {}).get(self.keep_signal)
+        value = _dotted(record.get("signals") or {}, self.keep_signal)
         if value is None:
-            value = (record.get("metadata") or {}).get(self.keep_signal)
+            value = _dotted(record.get("metadata") or {}, self.keep_signal)
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -405,18 +407,30 @@ class MinHashDedup(GlobalStep):
         for pos, record in enumerate(records):
             stats.n_in += 1
             i = where.get(pos)
+            signals = record.get("signals")
+            if not isinstance(signals, dict):
+                signals = record["signals"] = {}
+            signals[self.label] = {"cluster": int(table["cluster"][i]) if i is not None else None,
+                                   "cluster_size": int(table["size"][i]) if i is not None else 1}
             if i is not None:
-                signals = record.get("signals")
-                if signals is None:
-                    signals = record["signals"] = {}
-                signals["minhash_cluster"] = int(table["cluster"][i])
-                signals["minhash_cluster_size"] = int(table["size"][i])
                 if table["drop"][i]:
                     stats.dropped["near_duplicate"] += 1
                     ctx.drop(self, record, "near_duplicate")
                     continue
             stats.n_out += 1
             yield record
+
+
+def _dotted(tree: dict, path: str):
+    """``tree[path]``, else the value at a dotted path (``quality_classifier.quality_score``)."""
+    if path in tree:
+        return tree[path]
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def _chain(records: Iterable[Record], end):

@@ -28,8 +28,8 @@ Stages:
 
    Both write, per shard, the (record, unit) pairs to remove (``remove-<shard>-p<part>.npy``).
 3. ``apply`` (per shard): removes those units (or, with ``action="tag"``, only records their
-   character spans), writes the signals ``paragraph_units``, ``paragraph_dup_units`` and
-   ``paragraph_dup_chars``, and drops a record that lost units and is left with fewer than
+   character spans, ``dup_spans``), writes ``signals[<step label>]``: ``units``, ``dup_units``
+   and ``dup_chars``, and drops a record that lost units and is left with fewer than
    ``min_chars`` characters or ``min_words`` words (reason ``paragraph_dedup_too_short``).
 
 Counters in ``stats.json``: ``units``, ``duplicate_units``, ``duplicate_chars`` (reduce) and,
@@ -410,16 +410,17 @@ class ParagraphDedup(GlobalStep):
         for pos, record in enumerate(records):
             stats.n_in += 1
             text = self._text(record)
-            signals = record.get("signals")
-            if signals is None:
-                signals = record["signals"] = {}
+            all_signals = record.get("signals")
+            if not isinstance(all_signals, dict):
+                all_signals = record["signals"] = {}
+            signals = all_signals[self.label] = {}
             drop = removals.get(pos)
             if text is None or not drop:  # nothing to remove: no need to cut the text again
-                signals["paragraph_units"] = counts[pos] if pos < len(counts) else 0
-                signals["paragraph_dup_units"] = 0
-                signals["paragraph_dup_chars"] = 0
+                signals["units"] = counts[pos] if pos < len(counts) else 0
+                signals["dup_units"] = 0
+                signals["dup_chars"] = 0
                 if self.action == "tag":
-                    signals["paragraph_dup_spans"] = []
+                    signals["dup_spans"] = []
                 stats.n_out += 1
                 yield record
                 continue
@@ -439,11 +440,11 @@ class ParagraphDedup(GlobalStep):
                     u += 1
                 kept.append(text[start:end])
             n_removed = len(spans)
-            signals["paragraph_units"] = n_units
-            signals["paragraph_dup_units"] = n_removed
-            signals["paragraph_dup_chars"] = removed_chars
+            signals["units"] = n_units
+            signals["dup_units"] = n_removed
+            signals["dup_chars"] = removed_chars
             if self.action == "tag":
-                signals["paragraph_dup_spans"] = spans
+                signals["dup_spans"] = spans
                 stats.n_out += 1
                 yield record
                 continue
