@@ -40,7 +40,7 @@ def main() -> int:
         docs = [{"id": str(i), "text": " ".join(sentences[i:i + 3]), "signals": {}}
                 for i in range(0, len(sentences) - 2, 3)]
         out = step.run_batch(docs, StepStats("l", "filter"), StepContext())
-        scores = sorted(r["signals"]["language_score"] for r in out if r["signals"]["language"] == gold)
+        scores = sorted(r["metadata"]["language_score"] for r in out if r["metadata"]["language"] == gold)
         if not scores:
             continue
         acc = len(scores) / len(docs)

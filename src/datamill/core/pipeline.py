@@ -85,6 +85,9 @@ class Pipeline:
         ``workers`` CPUs, or the cluster at ``address``), or a plugin's."""
         if isinstance(inputs, str):
             inputs = [inputs]
+        from datamill.core.recipe import preflight
+
+        preflight(self.steps)  # a missing model or benchmark file fails now, not mid-run
         return RUNNERS.get("pipeline").run_pipeline(
             self, inputs, output, workers=workers, executor=executor, keep_dropped=keep_dropped,
             overwrite=overwrite, progress=progress, batch_size=batch_size, address=address,

@@ -306,10 +306,40 @@ def build_step(cls: type[Step], params: dict[str, Any], *, path: str | None = No
             msg = exc.errors()[0].get("msg", str(exc))
             raise RecipeError(f"step {cls.name!r}, parameter {key!r}: expected {_type_name(hint)}, "
                               f"got {params[key]!r} ({msg})", path, param_lines.get(key, line)) from None
+    if path:
+        for key in getattr(cls, "path_params", ()):
+            if key in values:
+                values[key] = _relative_to_recipe(values[key], path)
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:
         raise RecipeError(f"step {cls.name!r}: {exc}", path, line) from None
+
+
+def _relative_to_recipe(value: Any, recipe_path: str) -> Any:
+    """A relative local path (or list of them) in a recipe, made relative to the recipe's folder."""
+    import os
+
+    if isinstance(value, list):
+        return [_relative_to_recipe(v, recipe_path) for v in value]
+    if not isinstance(value, str) or not value or "://" in value or "://" in recipe_path:
+        return value
+    value = os.path.expanduser(value)
+    if os.path.isabs(value):
+        return value
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(recipe_path)), value))
+
+
+def preflight(steps) -> None:
+    """Every step's :meth:`~datamill.core.step.Step.preflight`; a failure becomes a
+    :class:`RecipeError` naming the step."""
+    for step in steps:
+        try:
+            step.preflight()
+        except RecipeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported with the step's label
+            raise RecipeError(f"step {step.label!r} cannot run: {exc}") from None
 
 
 def _type_name(hint: Any) -> str:

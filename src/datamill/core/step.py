@@ -145,6 +145,15 @@ class Step:
         return f"{type(self).__name__}({args})"
 
     # --- life cycle ----------------------------------------------------------------------
+    #: parameters that name local files or folders: a recipe's relative paths in them are
+    #: resolved against the recipe file's folder, not the working directory
+    path_params: ClassVar[tuple[str, ...]] = ()
+
+    def preflight(self) -> None:
+        """Check cheaply, before any record is read, that every file, folder and package the
+        step needs is there; raise an error naming what is missing. ``datamill check`` and
+        ``Pipeline.run`` call it for every step. Loads nothing heavy."""
+
     def setup(self) -> None:
         """Load models and resources. Called once per worker before the first batch."""
 

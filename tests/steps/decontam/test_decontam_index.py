@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from datamill.steps.decontam.benchmarks import PACKAGE_DIR, benchmark_names
 from datamill.steps.decontam.index import (BenchmarkError, BenchmarkItem, LoadStats, NgramIndex,
                                            build_index, load_user_file, ngram_hashes, normalize_text,
                                            resolve_benchmarks_dir, tokenize)
@@ -49,6 +50,10 @@ def test_resolve_benchmarks_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("DATAMILL_BENCHMARKS_DIR")
     monkeypatch.delenv("DATAMILL_SHARED_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
+    # no folder given: the copies shipped inside the package, whatever the working directory
+    assert resolve_benchmarks_dir() == PACKAGE_DIR
+    assert build_index(["humaneval"]).stats["benchmarks"]["humaneval"]["items"] == 164
+    monkeypatch.setenv("DATAMILL_BENCHMARKS_DIR", str(tmp_path / "gone"))
     with pytest.raises(BenchmarkError, match="DATAMILL_BENCHMARKS_DIR"):
         resolve_benchmarks_dir()
     with pytest.raises(BenchmarkError, match="gsm8k"):
@@ -80,7 +85,10 @@ def test_user_files_and_missing_field(tmp_path):
     idx = build_index([], extra_files=[str(jl), str(cs), str(pq_path)], extra_field="q",
                       extra_id_field="id", missing_field="skip")
     assert [t["item"] for t in idx.items] == ["A", "B", "C"]
-    assert idx.stats["benchmarks"]["mine"]["skipped_missing_field"] == 2
+    # three files named "mine" in one folder are three benchmarks, named by their file names
+    assert [t["benchmark"] for t in idx.items] == ["mine.jsonl", "mine.csv", "mine.parquet"]
+    assert idx.stats["benchmarks"]["mine.jsonl"]["skipped_missing_field"] == 1
+    assert idx.stats["benchmarks"]["mine.parquet"]["skipped_missing_field"] == 1
     assert len(idx.stats["skipped_examples"]) == 2
     hits = idx.matches("Some text. " + " ".join(WORDS[3:20]) + " and more")
     assert {h.item for h in hits} == {"A", "B", "C"} and hits[0].overlap == 5

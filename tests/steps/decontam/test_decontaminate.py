@@ -105,9 +105,11 @@ def test_pipeline_tag_drop_report_and_workers(tmp_path):
                             ngram=8, action="tag")]).run([inp], str(out))
     rows = {r["id"]: r for r in _read(out)}
     assert len(rows) == 7
-    hit = rows["leak-0"]["signals"]["contamination"]
-    assert hit[0]["benchmark"] == "mybench" and hit[0]["item"] == "q0" and hit[0]["fraction"] == 1.0
-    assert "contamination" not in rows["clean-0"].get("signals", {})
+    tag = rows["leak-0"]["signals"]["decontaminate"]
+    hit = tag["matches"]
+    assert tag["contaminated"] and hit[0]["benchmark"] == "mybench" and hit[0]["item"] == "q0"
+    assert hit[0]["fraction"] == 1.0
+    assert rows["clean-0"]["signals"]["decontaminate"] == {"contaminated": False, "matches": []}
 
 
 def test_surrogates_direct(tmp_path):
@@ -144,8 +146,10 @@ def test_missing_benchmark_field_and_dir(tmp_path):
     inp = _inputs(tmp_path)
     with pytest.raises(DatamillError, match=r"mybench\.jsonl:1: no field 'text'"):
         Pipeline([Decontaminate(benchmarks=[], extra_files=[bench])]).run([inp], str(tmp_path / "o1"))
-    with pytest.raises(BenchmarkError, match="benchmark folder not found"):
+    # found before any record is read, with the step named
+    with pytest.raises(DatamillError, match="'decontaminate'.*benchmark folder not found"):
         Pipeline([Decontaminate(benchmarks_dir=str(tmp_path / "none"))]).run([inp], str(tmp_path / "o2"))
+    assert not (tmp_path / "o2").exists()
 
 
 def test_builtin_benchmarks_pipeline(tmp_path, shared_data):

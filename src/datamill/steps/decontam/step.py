@@ -11,12 +11,14 @@ A global step, so that one report covers the whole run:
    which items were hit and by which records -- in the state folder and in the run's output
    folder (``OUTPUT/.datamill/reports/contamination_report.json``; ``report_path`` puts it
    elsewhere).
-4. apply (per shard): writes the signal ``contamination`` (a list of ``{benchmark, item,
-   overlap, fraction}``) on the records that matched and, with ``action="drop"``, drops them
-   with the reason ``contaminated``.
+4. apply (per shard): writes ``signals[<step label>]`` on every record: ``contaminated``
+   (bool) and ``matches`` (a list of ``{benchmark, item, overlap, fraction}``), so several
+   decontaminate steps in one recipe keep their own tags; with ``action="drop"`` matching
+   records are dropped with the reason ``contaminated``.
 
 A record matches an item when it holds at least ``min_overlap`` of the item's indexed n-grams
-*and* at least ``min_fraction`` of all its n-grams. The text looked at is ``field``; a record
+(or all of them, for an item shorter than ``ngram`` indexed whole) *and* at least
+``min_fraction`` of all its n-grams. How n adapts to each item is in ``index.py``. The text looked at is ``field``; a record
 without it or with it empty (a chat sample) is matched on its ``messages`` contents, ``prompt``, ``chosen``,
 ``rejected``, ``response`` or ``completion`` joined (looked up in the record, else in its
 ``metadata``, where the JSONL and Parquet readers keep a row's other fields).
@@ -34,6 +36,7 @@ from datamill.core.step import GlobalStep, Stage, register
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.layout import report_path as run_report_path
 from datamill.io.state import StateStore
+from datamill.steps.decontam.benchmarks import resolve_benchmarks_dir
 from datamill.steps.decontam.index import BUILTIN_BENCHMARKS, NgramIndex, build_index
 
 _CHAT_FIELDS = ("prompt", "instruction", "input", "output", "chosen", "rejected", "response", "completion")
@@ -74,9 +77,13 @@ def output_root(state_dir: str) -> str | None:
 class Decontaminate(GlobalStep):
     """Tag or drop records that contain n-grams of benchmark test items; report which."""
 
+    #: parameters that name files: a recipe's relative path is relative to the recipe file
+    path_params = ("benchmarks_dir", "extra_files", "report_path")
+
     def __init__(self, benchmarks: list[str] = list(BUILTIN_BENCHMARKS), benchmarks_dir: str | None = None,
-                 extra_files: list[str] | None = None, extra_field: str = "text",
-                 extra_id_field: str | None = None, ngram: int = 13, min_overlap: int = 1,
+                 extra_files: list[str] | None = None, extra_field: str | list[str] = "text",
+                 extra_id_field: str | None = None, ngram: int = 13, min_ngram: int = 8,
+                 cjk_ngram: int = 25, cjk_min_ngram: int = 12, min_overlap: int = 1,
                  min_fraction: float = 0.0, action: Literal["tag", "drop"] = "drop",
                  language: str | None = None, max_item_frequency: int = 10,
                  missing_field: Literal["error", "skip"] = "error", field: str = "text",
@@ -87,8 +94,10 @@ class Decontaminate(GlobalStep):
                              f"{', '.join(BUILTIN_BENCHMARKS)}; give your own with extra_files")
         if not benchmarks and not extra_files:
             raise ValueError("nothing to decontaminate against: give benchmarks or extra_files")
-        if ngram < 1:
-            raise ValueError("ngram must be >= 1")
+        if ngram < 1 or cjk_ngram < 1:
+            raise ValueError("ngram and cjk_ngram must be >= 1")
+        if not 1 <= min_ngram <= ngram or not 1 <= cjk_min_ngram <= cjk_ngram:
+            raise ValueError("min_ngram must be in [1, ngram] and cjk_min_ngram in [1, cjk_ngram]")
         if min_overlap < 1:
             raise ValueError("min_overlap must be >= 1")
         if not 0.0 <= min_fraction <= 1.0:
@@ -105,6 +114,9 @@ class Decontaminate(GlobalStep):
         self.extra_field = extra_field
         self.extra_id_field = extra_id_field
         self.ngram = ngram
+        self.min_ngram = min_ngram
+        self.cjk_ngram = cjk_ngram
+        self.cjk_min_ngram = cjk_min_ngram
         self.min_overlap = min_overlap
         self.min_fraction = min_fraction
         self.action = action
@@ -128,12 +140,25 @@ class Decontaminate(GlobalStep):
             return self._report(n_shards, state_dir)
         raise ValueError(f"decontaminate has no stage {stage!r}")
 
+    def preflight(self) -> None:
+        """Every benchmark folder and file must exist before any record is read."""
+        import os as _os
+
+        from datamill.steps.decontam.benchmarks import BenchmarkError
+
+        if self.benchmarks:
+            resolve_benchmarks_dir(self.benchmarks_dir)
+        for path in self.extra_files or ():
+            if "://" not in path and not _os.path.exists(path):
+                raise BenchmarkError(f"decontaminate: benchmark file {path} not found")
+
     # --- stages ------------------------------------------------------------------------
     def build_index(self) -> NgramIndex:
         return build_index(self.benchmarks, benchmarks_dir=self.benchmarks_dir, extra_files=self.extra_files,
                            extra_field=self.extra_field, extra_id_field=self.extra_id_field, n=self.ngram,
-                           max_item_frequency=self.max_item_frequency, language=self.language,
-                           missing_field=self.missing_field)
+                           min_ngram=self.min_ngram, cjk_ngram=self.cjk_ngram,
+                           cjk_min_ngram=self.cjk_min_ngram, max_item_frequency=self.max_item_frequency,
+                           language=self.language, missing_field=self.missing_field)
 
     def _build(self, state_dir: str) -> dict[str, Any]:
         idx = self.build_index()
@@ -178,8 +203,11 @@ class Decontaminate(GlobalStep):
         idx = self._loaded(state_dir)
         per: dict[str, dict[str, Any]] = {}
         for b, s in idx.stats["benchmarks"].items():
-            per[b] = {"items": s.get("items", 0), "items_indexed": s.get("items", 0) - s.get("items_too_short", 0)
-                      - s.get("items_only_template_ngrams", 0),
+            per[b] = {"items": s.get("items", 0),
+                      "items_indexed": max(0, s.get("texts", s.get("items", 0)) - s.get("items_too_short", 0)
+                                           - s.get("items_only_template_ngrams", 0)),
+                      "items_too_short": s.get("items_too_short", 0),
+                      "items_indexed_whole": s.get("items_short_whole", 0),
                       "items_hit": 0, "records_hit": 0, "hits": {}}
         n_records = 0
         for shard in range(n_shards):
@@ -200,6 +228,7 @@ class Decontaminate(GlobalStep):
             b["items_hit"] = len(b["hits"])
             b["hits"] = dict(sorted(b["hits"].items(), key=lambda kv: _item_key(kv[0])))
         report = {"step": self.label, "action": self.action, "ngram": self.ngram,
+                  "min_ngram": self.min_ngram, "cjk_ngram": self.cjk_ngram, "cjk_min_ngram": self.cjk_min_ngram,
                   "min_overlap": self.min_overlap, "min_fraction": self.min_fraction,
                   "records_contaminated": n_records, "index": idx.stats, "benchmarks": per,
                   "max_records_listed_per_item": MAX_RECORDS_PER_ITEM}
@@ -227,11 +256,11 @@ class Decontaminate(GlobalStep):
         per_bench = stats.counter("contaminated_by_benchmark")
         for pos, record in enumerate(records):
             found = hits.get(pos)
+            signals = record.get("signals")
+            if not isinstance(signals, dict):
+                signals = record["signals"] = {}
+            signals[self.label] = {"contaminated": bool(found), "matches": found or []}
             if found:
-                signals = record.get("signals")
-                if signals is None:
-                    signals = record["signals"] = {}
-                signals["contamination"] = found
                 for b in sorted({m["benchmark"] for m in found}):
                     per_bench[b] += 1
                 if self.action == "drop":

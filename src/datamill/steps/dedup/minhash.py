@@ -25,10 +25,22 @@
    cluster size, and whether it is dropped. Clusters are numbered in input order of their
    first record, so the output depends neither on the number of workers nor on resuming.
 
-4. apply (per shard, before the steps after this one): clustered records get the signals
-   ``cluster`` and ``cluster_size`` under ``signals[<label>]`` (``signals["minhash_dedup"]``);
-   the others of each cluster are dropped with
+4. apply (per shard, before the steps after this one): every record gets
+   ``signals[<step label>]`` = ``{"cluster": number or None, "cluster_size": n}`` (1 and None
+   when it is in no cluster); the others of each cluster than the kept one are dropped with
    the reason ``near_duplicate``.
+
+**Containment** (``similarity="containment"``, for partial copies: a 200-word answer copied
+from a 500-word source has Jaccard 0.28 but containment 1.0). The score of a pair is
+``|A ∩ B| / min(|A|, |B|)``: the share of the smaller document's shingles found in the larger.
+Candidates come from the same LSH index, its bands and rows tuned for the lowest Jaccard
+similarity a pair at the containment ``threshold`` can have when the smaller document has at
+least ``min_size_ratio`` of the larger's shingles (``t·r / (1 + r − t·r)``). The signatures
+stage also writes each record's distinct shingle hashes (``shingles-<shard>.u64``, offsets in
+``shoff-<shard>.npy``), and the clusters stage computes every candidate's containment exactly
+from them. Use ``keep: longest`` to keep the source and drop the copies. Bands have at least
+two rows: a one-row band makes almost every pair of a large corpus a candidate, so at low
+thresholds LSH misses some pairs unless ``bands``/``rows`` are given.
 
 Memory: a signatures task holds one shard's band hashes (16 bytes × bands per record); a
 buckets task at most ``MERGE_CHUNK`` entries per shard plus one bucket; the clusters task the
@@ -38,8 +50,9 @@ holds the signatures of the corpus.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Iterable, Literal
+from typing import Any, ClassVar, Iterable, Literal
 
 import numpy as np
 
@@ -60,6 +73,9 @@ SIGNATURE_BATCH = 2048
 #: verified run (0.5 without verification, as datasketch): 14 × 8 at threshold 0.8, 112 hashes
 FP_WEIGHT_VERIFIED = 0.05
 
+#: containment mode chooses bands of at least this many rows (see the module docstring)
+MIN_CONTAINMENT_ROWS = 2
+
 _DOCS_DTYPE = np.dtype([("length", "<i8"), ("signal", "<f8"), ("shingles", "<i8")])
 _CLUSTER_DTYPE = np.dtype([("pos", "<i8"), ("cluster", "<i8"), ("size", "<i8"), ("drop", "?")])
 _SHIFT = np.uint64(32)
@@ -76,19 +92,21 @@ class MinHashDedup(GlobalStep):
     weigh 0.95 when ``verify`` removes the false positives afterwards, else 0.5). ``ngram`` words
     per shingle, or ``char_ngram`` characters for languages written without spaces (from
     ``signals["language"]`` when present, else from the script). ``keep``: ``first`` (in input
-    order), ``longest`` or ``signal`` (highest ``keep_signal``, read from ``signals`` then
-    ``metadata``). ``verify`` drops candidate pairs whose signatures estimate a similarity under
+    order), ``longest`` or ``signal`` (highest ``keep_signal``, a name or dotted path read from
+    ``signals`` then ``metadata``, e.g. ``quality_classifier.quality_score``). ``verify`` drops candidate pairs whose signatures estimate a similarity under
     the threshold before clustering.
     """
 
     resources = Resources(cpus=1.0, memory_mb=1024, batch_size=SIGNATURE_BATCH)
+    signal_types: ClassVar[dict[str, str]] = {"cluster": "int64", "cluster_size": "int64"}
 
     def __init__(self, threshold: float = 0.8, num_perm: int = 112, bands: int | None = None,
                  rows: int | None = None, ngram: int = 5, char_ngram: int = 5,
                  lowercase: bool = True, normalize: bool = True,
                  keep: Literal["first", "longest", "signal"] = "first",
                  keep_signal: str | None = None, seed: int = 1, verify: bool = True,
-                 field: str = "text"):
+                 field: str = "text", similarity: Literal["jaccard", "containment"] = "jaccard",
+                 min_size_ratio: float = 0.3):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], not {threshold}")
         if num_perm < 1 or ngram < 1 or char_ngram < 1:
@@ -97,10 +115,20 @@ class MinHashDedup(GlobalStep):
             raise ValueError(f"keep must be first, longest or signal, not {keep!r}")
         if keep == "signal" and not keep_signal:
             raise ValueError("keep='signal' needs keep_signal, the name of the signal to maximise")
+        if similarity not in ("jaccard", "containment"):
+            raise ValueError(f"similarity must be jaccard or containment, not {similarity!r}")
+        if not 0.0 < min_size_ratio <= 1.0:
+            raise ValueError(f"min_size_ratio must be in (0, 1], not {min_size_ratio}")
         if bands is None and rows is None:
             # verified candidates cost a comparison, missed ones are lost: weigh misses more
             fp_weight = FP_WEIGHT_VERIFIED if verify else 0.5
-            bands, rows = lsh.optimal_bands_rows(threshold, num_perm, fp_weight, 1.0 - fp_weight)
+            target = threshold
+            if similarity == "containment":  # the lowest Jaccard of a pair at the threshold
+                target = threshold * min_size_ratio / (1.0 + min_size_ratio - threshold * min_size_ratio)
+            bands, rows = lsh.optimal_bands_rows(target, num_perm, fp_weight, 1.0 - fp_weight)
+            if similarity == "containment" and rows < MIN_CONTAINMENT_ROWS:
+                # one-hash bands make nearly every pair of a corpus a candidate
+                rows, bands = MIN_CONTAINMENT_ROWS, num_perm // MIN_CONTAINMENT_ROWS
         elif bands is None:
             bands = num_perm // rows
         elif rows is None:
@@ -121,6 +149,14 @@ class MinHashDedup(GlobalStep):
         self.seed = seed
         self.verify = verify
         self.field = field
+        self.similarity = similarity
+        self.min_size_ratio = min_size_ratio
+
+    def preflight(self) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("rensa") is None:
+            raise ImportError("minhash_dedup needs rensa: pip install 'datamill[dedup]'")
 
     def setup(self) -> None:
         import rensa  # noqa: F401 - fail early, in the worker, with the package's name
@@ -152,7 +188,7 @@ class MinHashDedup(GlobalStep):
             return math.nan
         value = get_signal(record, self.keep_signal)
         if value is None:
-            value = (record.get("metadata") or {}).get(self.keep_signal)
+            value = _dotted(record.get("metadata") or {}, self.keep_signal)
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -175,13 +211,16 @@ class MinHashDedup(GlobalStep):
         shingles, offsets = lsh.shingle_hashes(flat, counts, np.array(ns, dtype=np.int64), self.seed)
         info["shingles"] = np.diff(offsets)
         sig = lsh.signatures(shingles, offsets, self.num_perm, self.seed)
+        self._last_shingles = (shingles, offsets)
         return sig, info, info["shingles"]
 
     def signatures(self, records: Iterable[Record], shard: int, state_dir: str) -> dict[str, Any]:
-        band_parts, pos_parts, info_parts = [], [], []
+        band_parts, pos_parts, info_parts, set_sizes = [], [], [], []
         n = 0
         store = StateStore(state_dir)
-        with store.writer(f"sig-{shard:05d}.u32") as sig_fh:
+        containment = self.similarity == "containment"
+        sets_file = store.writer(f"shingles-{shard:05d}.u64") if containment else contextlib.nullcontext()
+        with store.writer(f"sig-{shard:05d}.u32") as sig_fh, sets_file as sh_fh:
             batch: list[Record] = []
             for record in _chain(records, None):
                 if record is not None:
@@ -189,6 +228,10 @@ class MinHashDedup(GlobalStep):
                 if batch and (record is None or len(batch) >= SIGNATURE_BATCH):
                     sig, info, n_sh = self.signature_batch(batch)
                     sig_fh.write(np.ascontiguousarray(sig).tobytes())
+                    if containment:
+                        sets, sizes = _distinct_per_doc(*self._last_shingles)
+                        sh_fh.write(np.ascontiguousarray(sets, dtype="<u8").tobytes())
+                        set_sizes.append(sizes)
                     has = np.nonzero(n_sh > 0)[0]
                     band_parts.append(lsh.band_hashes(sig[has], self.bands, self.rows))
                     pos_parts.append((has + n).astype(np.uint32))
@@ -210,6 +253,9 @@ class MinHashDedup(GlobalStep):
         store.save_npy(f"bandpos-{shard:05d}.npy", sorted_p)
         info = np.concatenate(info_parts) if info_parts else np.zeros(0, dtype=_DOCS_DTYPE)
         store.save_npy(f"docs-{shard:05d}.npy", info)
+        if containment:
+            sizes = np.concatenate(set_sizes) if set_sizes else np.zeros(0, dtype=np.int64)
+            store.save_npy(f"shoff-{shard:05d}.npy", np.r_[0, np.cumsum(sizes)].astype(np.int64))
         return {"documents": n, "without_shingles": int(n - len(pos)),
                 "shingles": int(info["shingles"].sum())}
 
@@ -278,10 +324,33 @@ class MinHashDedup(GlobalStep):
             sims[lo:lo + len(chunk)] = (a == b).mean(axis=1)
         return sims
 
+    def _containments(self, pairs: np.ndarray, state_dir: str) -> np.ndarray:
+        """Exact ``|A ∩ B| / min(|A|, |B|)`` of each pair, from the stored shingle sets."""
+        store = StateStore(state_dir)
+        sets, offs = {}, {}
+
+        def set_of(key: int) -> np.ndarray:
+            shard, pos = key >> 32, key & 0xFFFFFFFF
+            if shard not in sets:
+                sets[shard] = store.load_raw(f"shingles-{shard:05d}.u64", "<u8", mmap=True)
+                offs[shard] = store.load_npy(f"shoff-{shard:05d}.npy")
+            return sets[shard][offs[shard][pos]:offs[shard][pos + 1]]
+
+        out = np.zeros(len(pairs), dtype=np.float32)
+        for i, (a, b) in enumerate(pairs.tolist()):
+            sa, sb = set_of(a), set_of(b)
+            small = min(len(sa), len(sb))
+            if small:
+                out[i] = len(np.intersect1d(sa, sb, assume_unique=True)) / small
+        return out
+
     def clusters(self, state_dir: str, n_shards: int) -> dict[str, Any]:
         pairs = self._candidate_pairs(state_dir)
         n_candidates = len(pairs)
-        if self.verify and len(pairs):
+        if self.similarity == "containment" and len(pairs):
+            sims = self._containments(pairs, state_dir)
+            pairs = pairs[sims >= self.threshold - 1e-6]
+        elif self.verify and len(pairs):
             sims = self._similarities(pairs, state_dir, n_shards)
             pairs = pairs[sims >= self.threshold - 1e-6]
         nodes = np.unique(pairs) if len(pairs) else np.zeros(0, dtype=np.uint64)
@@ -330,21 +399,45 @@ class MinHashDedup(GlobalStep):
         where = {int(p): i for i, p in enumerate(table["pos"])}
         for pos, record in enumerate(records):
             i = where.get(pos)
+            signals = record.get("signals")
+            if not isinstance(signals, dict):
+                signals = record["signals"] = {}
+            signals[self.label] = {"cluster": int(table["cluster"][i]) if i is not None else None,
+                                   "cluster_size": int(table["size"][i]) if i is not None else 1}
             if i is not None:
-                signals = record.get("signals")
-                if signals is None:
-                    signals = record["signals"] = {}
-                signals[self.label] = {"cluster": int(table["cluster"][i]),
-                                       "cluster_size": int(table["size"][i])}
                 if table["drop"][i]:
                     yield record, "near_duplicate"
                     continue
             yield record, None
 
 
+def _dotted(tree: dict, path: str):
+    """``tree[path]``, else the value at a dotted path (``quality_classifier.quality_score``)."""
+    if path in tree:
+        return tree[path]
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def _chain(records: Iterable[Record], end):
     yield from records
     yield end
+
+
+def _distinct_per_doc(shingles: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's distinct shingle hashes, sorted, concatenated; and their counts."""
+    counts = np.diff(offsets)
+    doc = np.repeat(np.arange(len(counts)), counts)
+    sh = shingles.astype(np.uint64, copy=False)
+    order = np.lexsort((sh, doc))
+    sh, doc = sh[order], doc[order]
+    keep = np.ones(len(sh), dtype=bool)
+    keep[1:] = (sh[1:] != sh[:-1]) | (doc[1:] != doc[:-1])
+    return sh[keep], np.bincount(doc[keep], minlength=len(counts)).astype(np.int64)
 
 
 def _unique_pairs(pairs: np.ndarray) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 A document is cut into *units*: ``unit="line"`` splits on ``"\\n"`` (what Dolma calls a
 paragraph, and what CCNet dedups); ``unit="paragraph"`` splits on blank lines. Blank units are
-never units: they are kept as layout. Each unit is hashed (xxh3, 64 or 128 bits) after an
+never units: they are kept as layout. Re-wrapping: line breaks inside a paragraph never change
+its key; with ``rewrap=True`` line units become sentences of the text between blank lines
+(lines joined, then cut after each sentence end), so a text wrapped at 60 or 80 columns or not
+at all gives the same units. Each unit is hashed (xxh3, 64 or 128 bits) after an
 optional CCNet-style normalisation (lower case, accents stripped, digits to ``0``, punctuation
 removed, whitespace collapsed). A unit seen *earlier in input order* -- an earlier shard, an
 earlier record of the shard, or earlier in the same record -- is a duplicate; the first
@@ -53,6 +56,8 @@ _PUNCT = regex.compile(r"[\p{P}\p{S}]+")
 _DIGITS = regex.compile(r"\d")
 _WS = re.compile(r"\s+")
 _PARA_SEP = re.compile(r"\n[^\S\n]*\n\s*")
+#: the end of a sentence, with closing quotes/brackets and the whitespace after it
+_SENTENCE_END = regex.compile(r"[.!?…]+[\"”’」』)）\]]*(?:\s+|$)|[。！？]+[”’」』）]*\s*")
 _CHUNK = 1 << 16  # units per step of the bloom pass
 
 
@@ -91,6 +96,50 @@ def split_units(text: str, unit: str) -> list[tuple[int, int, str]]:
         content = text[start:]
         spans.append((start, len(text), content if content.strip() else ""))
     return spans
+
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}、。，！？：；（）「」『』"  # not hangul: Korean has spaces
+_CJK_BREAK = regex.compile(rf"(?<=[{_CJK}])[^\S\n]*\n\s*|[^\S\n]*\n\s*(?=[{_CJK}])")
+
+
+def unwrap(text: str) -> str:
+    """Line breaks as layout: none next to a CJK character (Chinese and Japanese wrap
+    anywhere, without spaces), one space elsewhere; whitespace collapsed."""
+    return _WS.sub(" ", _CJK_BREAK.sub("", text)).strip()
+
+
+def join_wrapped(spans: list[tuple[int, int, str]], text: str | None = None) -> list[tuple[int, int, str]]:
+    """Line spans re-cut so that wrapping does not matter: the lines of a block (lines between
+    blank lines) are joined and cut again after each sentence end, so the same paragraph
+    wrapped at 60 or 80 columns, or not at all, gives the same units. Blank lines stay as
+    layout; the spans still cover the text."""
+    out: list[tuple[int, int, str]] = []
+    block: list[tuple[int, int, str]] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        start, end = block[0][0], block[-1][1]
+        body = text[start:end] if text is not None else "\n".join(b[2] for b in block)
+        cut = start
+        for m in _SENTENCE_END.finditer(body):
+            stop = start + m.end()
+            if stop > cut:
+                piece = unwrap(body[cut - start:stop - start])
+                out.append((cut, stop, piece))
+                cut = stop
+        if cut < end:
+            out.append((cut, end, unwrap(body[cut - start:])))
+        block.clear()
+
+    for span in spans:
+        if span[2]:
+            block.append(span)
+        else:
+            flush()
+            out.append(span)
+    flush()
+    return out
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
@@ -140,7 +189,7 @@ class ParagraphDedup(GlobalStep):
                  bloom_expected_units: int | None = None, hash_bits: Literal[64, 128] = 128,
                  partitions: int = 8, min_unit_chars: int = 0, min_chars: int = 50,
                  min_words: int = 0, action: Literal["remove", "tag"] = "remove",
-                 field: str = "text"):
+                 field: str = "text", rewrap: bool = False):
         if unit not in ("line", "paragraph"):
             raise ValueError(f"unit must be 'line' or 'paragraph', not {unit!r}")
         if method not in ("exact", "bloom"):
@@ -169,6 +218,7 @@ class ParagraphDedup(GlobalStep):
         self.min_words = min_words
         self.action = action
         self.field = field
+        self.rewrap = rewrap
 
     # --- stages ------------------------------------------------------------------------
     @property
@@ -195,15 +245,28 @@ class ParagraphDedup(GlobalStep):
         value = record.get(self.field)
         return value if isinstance(value, str) else None
 
+    def _spans(self, text: str) -> list[tuple[int, int, str]]:
+        spans = split_units(text, self.unit)
+        return join_wrapped(spans, text) if self.rewrap and self.unit == "line" else spans
+
+    def _key(self, content: str) -> str | None:
+        """The dedup key of a unit's content, or None when it takes no part."""
+        if not content:
+            return None
+        if self.normalize:
+            key = normalize_unit(_CJK_BREAK.sub("", content))
+        elif self.rewrap or self.unit == "paragraph":  # line breaks inside a unit are layout
+            key = unwrap(content)
+        else:
+            key = content
+        return key if key and len(key) >= self.min_unit_chars else None
+
     def _units(self, text: str) -> Iterator[tuple[int, int, str]]:
         """(start, end, key) of every unit that takes part in dedup, in order."""
-        for start, end, content in split_units(text, self.unit):
-            if not content:
-                continue
-            key = normalize_unit(content) if self.normalize else content
-            if not key or len(key) < self.min_unit_chars:
-                continue
-            yield start, end, key
+        for start, end, content in self._spans(text):
+            key = self._key(content)
+            if key is not None:
+                yield start, end, key
 
     def map_shard(self, records: Iterable[Record], shard: int, state_dir: str) -> dict[str, Any]:
         import xxhash
@@ -341,12 +404,10 @@ class ParagraphDedup(GlobalStep):
         counter = stats.counter("paragraph_dedup")
         for pos, record in enumerate(records):
             text = self._text(record)
-            signals = record.get("signals")
-            if signals is None:
-                signals = record["signals"] = {}
-            mine: dict = {}  # signals[<label>]: units, dup_units, dup_chars (dup_spans)
-            signals[self.label] = mine
-            signals = mine
+            all_signals = record.get("signals")
+            if not isinstance(all_signals, dict):
+                all_signals = record["signals"] = {}
+            signals = all_signals[self.label] = {}
             drop = removals.get(pos)
             if text is None or not drop:  # nothing to remove: no need to cut the text again
                 signals["units"] = counts[pos] if pos < len(counts) else 0
@@ -360,12 +421,8 @@ class ParagraphDedup(GlobalStep):
             spans: list[list[int]] = []
             n_units = removed_chars = 0
             u = 0
-            for start, end, content in split_units(text, self.unit):
-                key = None
-                if content:
-                    key = normalize_unit(content) if self.normalize else content
-                    if not key or len(key) < self.min_unit_chars:
-                        key = None
+            for start, end, content in self._spans(text):
+                key = self._key(content)
                 if key is not None:
                     n_units += 1
                     if drop and u in drop:

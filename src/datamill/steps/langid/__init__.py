@@ -1,5 +1,8 @@
-"""Language identification: fastText lid.176 with script and second-opinion corrections."""
+"""Language identification: a tagger (lid.176, script-first rules, py3langid vote), rules that
+decide on its result, and ``language_id``, the two together."""
 
 from datamill.steps.langid.fasttext_lid import LanguageID
+from datamill.steps.langid.rules import LanguageRules
+from datamill.steps.langid.tagger import LanguageTagger
 
-__all__ = ["LanguageID"]
+__all__ = ["LanguageID", "LanguageRules", "LanguageTagger"]

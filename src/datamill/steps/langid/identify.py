@@ -1,0 +1,152 @@
+"""How the ``language_id`` tagger decides a text's language: whitespace normalised, the
+script first, lid.176, and a vote with py3langid where lid.176 is unsure.
+
+For each text (its first ``max_chars`` characters):
+
+1. **Whitespace.** No-break, ideographic and other Unicode spaces become plain spaces, zero-width
+   characters and byte-order marks go, runs of whitespace collapse. fastText splits words on
+   ASCII whitespace only, so ``中文\\u00a0内容`` would be one unknown "word" to it.
+2. **Script first.** When most letters are in a script only one language writes (Greek, Thai,
+   hangul, kana, Armenian, Georgian, most Indic scripts; ``datamill.text.scripts``), that is
+   the language, with the script's share of the letters as the score (method ``script``).
+   Han-only text of ``MIN_HAN_FOR_CHINESE`` (6) characters or more is a Chinese variety, scored
+   by lid.176's probability of CJK labels (Japanese prose without kana is rare). A
+   script several languages write (Han, Cyrillic, Arabic, Devanagari, Bengali, Hebrew) limits
+   the labels both models may give.
+3. **lid.176** (top 10 labels). If its best allowed label has probability ``vote_below`` (0.9)
+   or more, that is the answer (method ``lid176``) -- except for Han-only text, always voted.
+4. **Vote.** Otherwise each allowed label scores ``(1 - vote_weight) * p_lid176 +
+   vote_weight * p_py3langid`` and the best wins (method ``vote``). For Han-only text the
+   Chinese varieties (zh, wuu, yue) vote together against Japanese, then the best variety is
+   named; a Han-only text is Japanese only when the two models' mixed probability of Japanese
+   beats all Chinese varieties together.
+
+Each rule was measured before it was adopted (``benchmarks/eval_langid.py``, docs/langid.md).
+py3langid is loaded on its first use only (``second_opinion.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import regex
+
+from datamill.text.scripts import SCRIPT_LANGUAGES, dominant_from_counts, script_counts
+
+UNDETERMINED = "und"
+TOP_K = 10
+CHINESE = frozenset({"zh", "wuu", "yue"})
+CJK_LABELS = CHINESE | {"ja", "ko"}
+#: Han-only text with this many Han characters is Chinese; shorter text (a kanji compound
+#: is Japanese too) is voted
+MIN_HAN_FOR_CHINESE = 6
+#: py3langid labels spelled differently from lid.176's
+_PY_TO_LID = {"zxx": UNDETERMINED}
+
+_SPACES = regex.compile(r"[\p{Zs}\t\n\r\f\v\u2028\u2029\u0085]+")
+_INVISIBLE = regex.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+def normalize_whitespace(text: str) -> str:
+    """Unicode spaces to one ASCII space, zero-width characters and soft hyphens removed."""
+    return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
+
+
+@dataclass(frozen=True)
+class Identification:
+    language: str
+    score: float
+    method: str  # "script", "lid176", "vote" or "empty"
+    script: str | None
+    lid176_language: str
+    lid176_score: float
+
+    def signals(self) -> dict:
+        return {"language": self.language, "score": round(self.score, 4), "method": self.method,
+                "script": self.script or "", "lid176_language": self.lid176_language,
+                "lid176_score": round(self.lid176_score, 4)}
+
+
+EMPTY = Identification(UNDETERMINED, 0.0, "empty", None, UNDETERMINED, 0.0)
+
+
+class Identifier:
+    """lid.176 plus the rules above; ``identify`` works on a batch of texts."""
+
+    def __init__(self, model, *, max_chars: int = 10_000, script_first: bool = True,
+                 second_opinion: bool = True, vote_below: float = 0.9, vote_weight: float = 0.55,
+                 normalize: bool = True):
+        self.model = model
+        self.max_chars = max_chars
+        self.script_first = script_first
+        self.second_opinion = second_opinion
+        self.vote_below = vote_below
+        self.vote_weight = vote_weight
+        self.normalize = normalize
+        self.second_opinion_calls = 0
+
+    def identify(self, texts: list[str]) -> list[Identification]:
+        cut = [(t if isinstance(t, str) else "")[: self.max_chars] for t in texts]
+        if self.normalize:
+            cut = [normalize_whitespace(t) for t in cut]
+        todo = [i for i, t in enumerate(cut) if t.strip()]
+        out = [EMPTY] * len(cut)
+        preds = self.model.predict([cut[i] for i in todo], k=TOP_K)
+        for i, top in zip(todo, preds):
+            out[i] = self.decide(cut[i], top)
+        return out
+
+    def decide(self, text: str, top: list[tuple[str, float]]) -> Identification:
+        lid_lang, lid_p = top[0]
+        script = allowed = None
+        if self.script_first:
+            counts, letters = script_counts(text)
+            script = dominant_from_counts(counts, letters)
+            allowed = SCRIPT_LANGUAGES.get(script) if script else None
+            if allowed and len(allowed) == 1:
+                share = counts[script] / letters if letters else 0.0
+                return Identification(allowed[0], min(1.0, share), "script", script, lid_lang, lid_p)
+            if script == "Han" and counts["Han"] >= MIN_HAN_FOR_CHINESE:
+                # Japanese prose without any kana is rare: a Chinese variety, and lid.176's
+                # mass on CJK labels is its confidence that the text is CJK at all
+                probs = {l: p for l, p in top if l in CHINESE}
+                variety = max(probs, key=probs.__getitem__, default="zh")
+                score = sum(p for l, p in top if l in CJK_LABELS)
+                return Identification(variety, min(1.0, score), "script", script, lid_lang, lid_p)
+        mine = [(l, p) for l, p in top if allowed is None or l in allowed]
+        if mine and script != "Han" and mine[0][1] >= self.vote_below:
+            return Identification(mine[0][0], min(1.0, mine[0][1]), "lid176", script, lid_lang, lid_p)
+        if not self.second_opinion:
+            if script == "Han":
+                return self._han(script, {l: p for l, p in mine}, "lid176", lid_lang, lid_p)
+            if mine:
+                return Identification(mine[0][0], min(1.0, mine[0][1]), "lid176", script, lid_lang, lid_p)
+            return Identification(allowed[0] if allowed else lid_lang, 0.0 if allowed else lid_p,
+                                  "lid176", script, lid_lang, lid_p)
+        from datamill.steps.langid import second_opinion
+
+        self.second_opinion_calls += 1
+        w = self.vote_weight
+        mixed: dict[str, float] = {}
+        for l, p in mine:
+            mixed[l] = mixed.get(l, 0.0) + (1.0 - w) * p
+        for l, p in second_opinion.distribution(text):
+            l = _PY_TO_LID.get(l, l)
+            if allowed is None or l in allowed:
+                mixed[l] = mixed.get(l, 0.0) + w * p
+        if script == "Han":
+            return self._han(script, mixed, "vote", lid_lang, lid_p)
+        if not mixed:
+            return Identification(allowed[0] if allowed else lid_lang, 0.0, "vote", script, lid_lang, lid_p)
+        lang = max(mixed, key=mixed.__getitem__)
+        return Identification(lang, min(1.0, mixed[lang]), "vote", script, lid_lang, lid_p)
+
+    @staticmethod
+    def _han(script, probs: dict[str, float], method: str, lid_lang: str, lid_p: float) -> Identification:
+        chinese = sum(p for l, p in probs.items() if l in CHINESE)
+        japanese = probs.get("ja", 0.0)
+        if japanese > chinese:
+            return Identification("ja", min(1.0, japanese), method, script, lid_lang, lid_p)
+        variety = max((l for l in probs if l in CHINESE), key=probs.__getitem__, default="zh")
+        return Identification(variety, min(1.0, chinese), method, script, lid_lang, lid_p)
+
