@@ -7,7 +7,9 @@ OpenAILLM, against the same local llama.cpp server, the same N prompts, one run.
 Without --base-url the script starts `datamill.llm.serve.LocalServer` (SmolLM2-135M-Instruct).
 Every side sends the same chat requests (temperature 0, same seed, same max_tokens) at
 concurrency 1, 4 and 16; datamill's reply cache is off so every request reaches the server.
-Printed per concurrency: requests/s, completion tokens/s, and datamill / raw (target >= 0.95).
+Printed per concurrency: requests/s, completion tokens/s, and datamill / raw (target >= 0.95),
+and the client-side CPU time per request of each side (``time.process_time`` of this process:
+the overhead itself, independent of how fast the loaded server answers).
 The bare loop is ``http.client`` on a thread pool: JSON body in, JSON out, nothing else.
 distilabel (installed in its own venv, ``--anchor-python``) runs ``OpenAILLM.generate`` on the
 same N prompts (its own async client); its time ratio and output count are printed.
@@ -52,6 +54,9 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "outputs": sum(1 for o in
 '''
 
 
+CPU = {"raw": 0.0, "datamill": 0.0}
+
+
 def prompts(n: int) -> list[str]:
     topics = ["rivers", "bread", "stars", "chess", "tea", "bridges", "music", "bees"]
     return [f"In one sentence, tell me a fact about {topics[i % len(topics)]} (#{i})." for i in range(n)]
@@ -77,9 +82,10 @@ def run_raw(base_url: str, ps: list[str], conc: int, max_tokens: int) -> tuple[f
         reply = json.loads(conn.getresponse().read())
         return reply["usage"]["completion_tokens"]
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(conc) as pool:
         toks = sum(pool.map(one, ps))
+    CPU["raw"] += time.process_time() - c0
     return time.perf_counter() - t0, toks
 
 
@@ -87,9 +93,10 @@ def run_datamill(base_url: str, ps: list[str], conc: int, max_tokens: int) -> tu
     cfg = LLMConfig.from_dict({"base_url": base_url, "model": DEFAULT_ALIAS, "max_concurrency": conc,
                                "cache": False, "temperature": 0.0, "max_tokens": max_tokens})
     with LLMClient(cfg) as c:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = c.map(lambda p: c.chat([{"role": "user", "content": p}]), ps)
         dt = time.perf_counter() - t0
+        CPU["datamill"] += time.process_time() - c0
         assert all(isinstance(o, dict) and reply_text(o) is not None for o in out), out[:1]
         return dt, c.usage["completion_tokens"]
 
@@ -125,8 +132,9 @@ def main() -> None:
         run_raw(base, ps[:2], 1, args.max_tokens)  # warm-up
         print(f"load average before: {os.getloadavg()[0]:.2f}; N={args.n}, max_tokens={args.max_tokens}, server {base}")
         print(f"{'conc':>4} {'raw req/s':>9} {'dm req/s':>9} {'dm/raw':>7} {'raw tok/s':>9} {'dm tok/s':>9}"
-              f" {'distilabel s':>12} {'dl/dm time':>10} {'dl outputs':>10}")
+              f" {'distilabel s':>12} {'dl/dm time':>10} {'dl outputs':>10} {'cpu ms/req raw':>14} {'dm':>6}")
         for conc in [int(c) for c in args.concurrency.split(",")]:
+            CPU.update(raw=0.0, datamill=0.0)
             # alternate to spread the machine's noise over both sides
             raw_t, raw_tok = run_raw(base, ps, conc, args.max_tokens)
             dm_t, dm_tok = run_datamill(base, ps, conc, args.max_tokens)
@@ -138,7 +146,8 @@ def main() -> None:
             a_r = f"{anchor['seconds'] / dm_t:.2f}" if anchor else "-"
             a_n = f"{anchor['outputs']}/{args.n}" if anchor else "-"
             print(f"{conc:>4} {args.n / raw_t:>9.2f} {args.n / dm_t:>9.2f} {raw_t / dm_t:>7.3f} "
-                  f"{raw_tok / raw_t:>9.1f} {dm_tok / dm_t:>9.1f} {a_s:>12} {a_r:>10} {a_n:>10}", flush=True)
+                  f"{raw_tok / raw_t:>9.1f} {dm_tok / dm_t:>9.1f} {a_s:>12} {a_r:>10} {a_n:>10} "
+                  f"{CPU['raw'] * 1000 / (2 * args.n):>14.2f} {CPU['datamill'] * 1000 / (2 * args.n):>6.2f}", flush=True)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         if server:

@@ -49,11 +49,11 @@ def run_step(step, records):
     return out, stats
 
 
-def bench_self_instruct(shared: Path, llm: dict, n: int) -> None:
+def bench_self_instruct(shared: Path, llm: dict, n: int, examples: int = 8) -> None:
     from datamill.steps.llm.self_instruct import SelfInstruct, seed_task
 
     seeds = list(read_records(str(shared / "instruction_sft/alpaca/seed_tasks.jsonl")))
-    step = SelfInstruct(num_instructions=n, llm=llm)
+    step = SelfInstruct(num_instructions=n, num_examples=examples, machine_examples=min(2, examples - 1), llm=llm)
     seed_rows = [{"instruction": t.instruction, "input": t.input, "output": t.output, "id": r["id"]}
                  for r in seeds if (t := seed_task(r))]
     t0 = time.perf_counter()
@@ -106,10 +106,10 @@ def bench_ifd(shared: Path, llm: dict, n: int) -> None:
     sft = list(read_records(str(shared / "instruction_sft/llamafactory/alpaca_en_demo.json")))
     sft = random.Random(0).sample(sft, min(n, len(sft)))
     t0 = time.perf_counter()
-    scored, stats = run_step(IFDScore(llm=llm), sft)
+    scored, stats = run_step(IFDScore(backend="local"), sft)  # see datamill.llm.local_logprobs
     print(f"\n[IFD] scored {len(scored)} of {len(sft)} records in {time.perf_counter() - t0:.0f}s "
           f"(dropped {dict(stats.dropped)})")
-    pref = [r for r in read_records(str(shared / "preference/llamafactory/dpo_en_demo.json"))]
+    pref = [r for r in read_records(str(shared / "preference/llamafactory/dpo_en_demo.json"))][:300]
     model = train_quality_model(pref, head="linear")
     q = np.asarray(model.predict(scored))
     k = max(1, len(scored) // 4)
@@ -128,9 +128,11 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--cache", default="build/bench-llm-cache")
     ap.add_argument("--self-instruct", type=int, default=40)
+    ap.add_argument("--examples", type=int, default=8, help="seed tasks shown per self-instruct prompt")
     ap.add_argument("--judge-pairs", type=int, default=60)
     ap.add_argument("--ifd", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-tokens", type=int, default=200)
     args = ap.parse_args()
     shared = Path(args.shared)
     server = None
@@ -138,13 +140,13 @@ def main() -> None:
     if base is None:
         server = LocalServer(threads=args.threads, n_ctx=4096)
         base = server.start()
-    llm = {"base_url": base, "cache_dir": args.cache, "max_tokens": 200, "max_concurrency": 4}
+    llm = {"base_url": base, "cache_dir": args.cache, "max_tokens": args.max_tokens, "max_concurrency": 4}
     if args.model:
         llm["model"] = args.model
     print(f"endpoint {base}; load average {os.getloadavg()[0]:.2f}")
     try:
         if args.self_instruct:
-            bench_self_instruct(shared, llm, args.self_instruct)
+            bench_self_instruct(shared, llm, args.self_instruct, args.examples)
         if args.judge_pairs:
             bench_judge(shared, llm, args.judge_pairs)
         if args.ifd:

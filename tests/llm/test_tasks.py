@@ -75,6 +75,9 @@ def test_judge_parsing():
     assert exc.value.raw == "I think it is good."
     assert judge.parse_verdict("A is clearer. [[A]]") == "A"
     assert judge.parse_verdict("[[B]] ... final: [[C]]") == "C"
+    assert judge.parse_verdict("The answer is: [C].") == "C"
+    assert judge.parse_verdict("Assistant B is better because it is polite.") == "B"
+    assert judge.parse_verdict("It is a tie.") == "C"
     with pytest.raises(LLMParseError):
         judge.parse_verdict("A wins")
 

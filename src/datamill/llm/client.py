@@ -102,11 +102,16 @@ class LLMClient:
         to the server's only model when none is configured. Raises :class:`LLMUnavailable`
         with one line naming the endpoint."""
         url = self.config.base_url
-        try:
-            resp = self._http.get("/models", timeout=min(10.0, self.config.timeout))
-        except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"LLM endpoint {url} is unreachable ({type(exc).__name__}: {exc}); "
-                                 f"start one with `datamill llm serve` or fix llm.base_url") from None
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                resp = self._http.get("/models", timeout=min(10.0, self.config.timeout))
+            except httpx.HTTPError as exc:
+                raise LLMUnavailable(f"LLM endpoint {url} is unreachable ({type(exc).__name__}: {exc}); "
+                                     f"start one with `datamill llm serve` or fix llm.base_url") from None
+            if resp.status_code not in RETRY_STATUS or attempt == self.config.max_retries:
+                break
+            wait = parse_retry_after(resp.headers.get("retry-after"))
+            time.sleep(max(self._backoff(attempt), min(wait or 0.0, 60.0)))
         if resp.status_code in (401, 403):
             raise LLMUnavailable(f"LLM endpoint {url} refused the API key (HTTP {resp.status_code}); "
                                  f"check the variable named by llm.api_key_env ({self.config.api_key_env})")

@@ -29,7 +29,7 @@ class LLMConfig:
     api_key_env: str = DEFAULT_API_KEY_ENV
     max_concurrency: int = 8
     requests_per_minute: float = 0.0  # 0: no client-side rate limit
-    timeout: float = 120.0
+    timeout: float = 600.0
     temperature: float = 0.7
     max_tokens: int = 512
     top_p: float | None = None

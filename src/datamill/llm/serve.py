@@ -83,9 +83,9 @@ class LocalServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "llama_cpp.server", "--model", self.model, "--model_alias", self.alias,
+        return [sys.executable, "-m", "datamill.llm.llama_launch", "--model", self.model, "--model_alias", self.alias,
                 "--host", self.host, "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-                "--n_threads", str(self.threads), "--logits_all", "true", "--verbose", "false"]
+                "--n_threads", str(self.threads), "--n_threads_batch", str(self.threads), "--logits_all", "true", "--verbose", "false"]
 
     def start(self) -> str:
         why = llama_server_available()
@@ -95,8 +95,13 @@ class LocalServer:
             if s.connect_ex((self.host, self.port)) == 0:
                 raise ServeError(f"port {self.port} on {self.host} is already in use: pass another --port")
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        # the launcher is a datamill module: make sure the child imports this very datamill
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p))
+        # OpenMP's default busy-waiting makes every request ~50x slower on a shared, loaded machine
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         self.wait_ready()
         return self.base_url
 

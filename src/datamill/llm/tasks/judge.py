@@ -36,6 +36,9 @@ _RATING = re.compile(r"(?:rating|score|评分)\s*[:：]?\s*\**\s*([1-5])(?:\s*/\
 _LONE = re.compile(r"^\s*\**\s*([1-5])\s*(?:/\s*5)?\s*\**\s*(?:$|[.\n])")
 _RATIONALE = re.compile(r"(?:rationale|reason|理由)\s*[:：]\s*(.+)", re.I | re.S)
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]")
+# small models often drop a bracket or write the verdict in words: accepted as a fallback
+_VERDICT_LOOSE = re.compile(r"\[\s*([ABC])\s*\]|\b(?:assistant|answer)\s+([AB])\s+is\s+(?:better|the better)|"
+                            r"\b(tie)\b", re.I)
 
 
 def rating_prompt(question: str, answer: str, criterion: str, rubric: str) -> str:
@@ -57,11 +60,16 @@ def pairwise_prompt(question: str, a: str, b: str) -> str:
 
 
 def parse_verdict(text: str) -> str:
-    """'A', 'B' or 'C' (tie): the last [[X]] in the reply."""
+    """'A', 'B' or 'C' (tie): the last [[X]] in the reply; failing that the last [X],
+    "Assistant X is better" or "tie"."""
     found = _VERDICT.findall(text)
-    if not found:
-        raise LLMParseError("no [[A]], [[B]] or [[C]] verdict in the judge's reply", raw=text)
-    return found[-1]
+    if found:
+        return found[-1]
+    loose = _VERDICT_LOOSE.findall(text)
+    if loose:
+        a, b, tie = loose[-1]
+        return (a or b).upper() if (a or b) else "C"
+    raise LLMParseError("no [[A]], [[B]] or [[C]] verdict in the judge's reply", raw=text)
 
 
 def combine_orders(first: str, second: str) -> str:
