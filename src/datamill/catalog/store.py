@@ -32,6 +32,7 @@ DEFAULT_ROOT = "./datamill-catalog"
 ENV_ROOT = "DATAMILL_CATALOG"
 META_KEY = "datamill"
 COMMIT_RETRIES = 10
+ROW_GROUP = 100_000  # rows per Parquet row group: bounded memory for readers, parallel scans
 
 
 def default_root() -> str:
@@ -253,7 +254,7 @@ class Catalog:
         props = CommitProperties(custom_metadata={META_KEY: lin.dumps(doc)}, max_commit_retries=COMMIT_RETRIES)
         try:
             write_deltalake(uri, table, mode="overwrite", schema_mode="overwrite",
-                            writer_properties=WriterProperties(compression="ZSTD"),
+                            writer_properties=WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP),
                             target_file_size=self.target_file_size,
                             commit_properties=props, storage_options=self.storage_options)
         except CommitFailedError as exc:
