@@ -32,7 +32,7 @@ DEFAULT_ROOT = "./datamill-catalog"
 ENV_ROOT = "DATAMILL_CATALOG"
 META_KEY = "datamill"
 COMMIT_RETRIES = 10
-ROW_GROUP = 100_000  # rows per Parquet row group: bounded memory for readers, parallel scans
+ROW_GROUP = None  # delta-rs default row groups; 100k-row groups made commits ~50% slower (measured)
 
 
 def default_root() -> str:
