@@ -48,8 +48,19 @@ def diff_records(a_ds, b_ds, *, a_files: list[str] | None = None, b_files: list[
     b_cols = set(b_ds.schema.names)
     common = sorted((a_cols & b_cols) - {"id"})
     content = [c for c in CONTENT_COLUMNS if c in a_cols and c in b_cols] or common
-    row_expr = f"hash({', '.join(_quote(c) for c in common)})" if common else "0"
-    text_expr = f"hash({', '.join(_quote(c) for c in content)})" if content else "0"
+    import pyarrow as pa
+
+    def expr(col: str) -> str:
+        """A nested column as text without its null fields, so that a field another version
+        added (null here) does not count as a change."""
+        types = {a_ds.schema.field(col).type, b_ds.schema.field(col).type}
+        if any(pa.types.is_nested(t) for t in types):
+            inner = f"regexp_replace(CAST({_quote(col)} AS VARCHAR), '''[^'']*'': NULL, ', '', 'g')"
+            return f"regexp_replace({inner}, '(, )?''[^'']*'': NULL', '', 'g')"
+        return _quote(col)
+
+    row_expr = f"hash({', '.join(expr(c) for c in common)})" if common else "0"
+    text_expr = f"hash({', '.join(expr(c) for c in content)})" if content else "0"
     for side in ("a", "b"):
         con.execute(f"CREATE TEMP TABLE {side} AS SELECT CAST(id AS VARCHAR) AS id, {row_expr} AS rh, "
                     f"{text_expr} AS th FROM {side}_ds")
