@@ -48,18 +48,19 @@ def _matcher(words: Sequence[str]):
 
 def term_association(texts: Sequence[str], terms: dict[str, Any] | None = None, *,
                      attribute_set: str = "occupations", min_count: int = 1) -> dict[str, Any]:
-    """Document counts per group and PMI of each group with each attribute word."""
+    """Document counts per group and PMI of each group with each attribute word (one regex
+    pass per document for the attribute words and one per group)."""
     terms = terms or load_terms()
     words = terms["attributes"][attribute_set]
-    word_re = {w: _matcher([w]) for w in words}
+    canon = {w.lower(): w for w in words}
+    word_rx = _matcher(words)
     n = len(texts)
     out: dict[str, Any] = {"documents": n, "attribute_set": attribute_set, "groups": {}}
-    word_docs: dict[str, set[int]] = {w: set() for w in words}
     lowered = [t.lower() if isinstance(t, str) else "" for t in texts]
-    for w, rx in word_re.items():
-        for i, t in enumerate(lowered):
-            if rx.search(t):
-                word_docs[w].add(i)
+    word_docs: dict[str, set[int]] = {w: set() for w in words}
+    for i, t in enumerate(lowered):
+        for m in set(word_rx.findall(t)):
+            word_docs[canon[m]].add(i)
     for dim, groups in terms["groups"].items():
         dim_out = {}
         for gname, gwords in groups.items():
