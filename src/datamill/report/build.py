@@ -28,9 +28,10 @@ EMBED_CHARS = 512
 
 
 def _texts(src) -> list[str]:
+    """The pretraining texts of a source (post-training sources use their prompts instead)."""
     if "text" in src.table.column_names:
         return [t or "" for t in src.table.column("text").to_pylist()]
-    return list(src.profile_prompts) if hasattr(src, "profile_prompts") else []
+    return []
 
 
 def _embed_sample(texts: list[str], embed_fn, n: int, seed: int) -> np.ndarray:

@@ -21,7 +21,6 @@ class Profile:
     records: int
     numeric: dict[str, np.ndarray] = field(default_factory=dict)  # signals.* and lengths
     categorical: dict[str, Counter] = field(default_factory=dict)
-    categorical_values: dict[str, list[str]] = field(default_factory=dict)  # per record, for drift
     post: dict[str, Any] = field(default_factory=dict)
 
     def signal_names(self) -> list[str]:
@@ -108,7 +107,6 @@ def compute_profile(table) -> Profile:
 def _categorical(prof: Profile, name: str, values: list[str | None]) -> None:
     values = [v if v else "(none)" for v in values]
     prof.categorical[name] = Counter(values)
-    prof.categorical_values[name] = values
 
 
 def _post_profile(table, prof: Profile) -> None:
