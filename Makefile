@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(if $(DATAMILL_SHARED_DATA),$(DATAMILL_SHARED_DATA),../shared/data)
 WORKERS ?= 2
 
-.PHONY: install demo test test-all bench anchors clean
+.PHONY: install demo demo-flywheel test test-all bench anchors clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,23 @@ else
 	$(BIN)/datamill run recipes/fineweb.yaml --input examples/warc \
 		--output build/demo/out --workers $(WORKERS) --overwrite
 endif
+
+# The data flywheel on a SIMULATED production log (built from the shared SFT and preference sets):
+# two rounds, uncertain items to an annotation project, a catalog version per kind per round,
+# and a report of what round 2 added.
+FLY := build/demo-flywheel
+demo-flywheel: install
+	rm -rf $(FLY)
+	$(BIN)/datamill flywheel simulate --shared $(SHARED) --round 1 --output $(FLY)/logs/round1
+	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/datamill flywheel ingest $(FLY)/logs/round1 --output $(FLY)/round1 \
+		--annotate flywheel-round1 --annotate-db sqlite:///$(FLY)/annotate.db --register flywheel --catalog $(FLY)/catalog
+	$(BIN)/datamill flywheel simulate --shared $(SHARED) --round 2 --output $(FLY)/logs/round2
+	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/datamill flywheel ingest $(FLY)/logs/round2 --output $(FLY)/round2 \
+		--labels-project flywheel-round1 --annotate-db sqlite:///$(FLY)/annotate.db --register flywheel --catalog $(FLY)/catalog
+	$(BIN)/datamill catalog diff flywheel-sft@0 flywheel-sft@1 --catalog $(FLY)/catalog
+	$(BIN)/datamill report catalog://flywheel-sft@1 --compare catalog://flywheel-sft@0 --catalog $(FLY)/catalog \
+		--html $(FLY)/report.html --no-embeddings
+	@echo "open $(FLY)/report.html; the annotation app: datamill annotate serve --db sqlite:///$(FLY)/annotate.db"
 
 test: install
 	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q

@@ -56,3 +56,27 @@ def test_bad_references_are_one_clear_line(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode != 0 and needle in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_post_training_commands_register(tmp_path, shared_data, monkeypatch):
+    import orjson
+
+    root = str(tmp_path / "cat")
+    rows = [{"instruction": "把这句话翻译成英文：你好", "input": "", "output": "Hello"},
+            {"instruction": "Name a colour.", "input": "", "output": "Blue."},
+            {"instruction": "Name a fruit.", "input": "", "output": "An apple."}]
+    src = tmp_path / "alpaca.json"
+    src.write_bytes(orjson.dumps(rows))
+    r = CliRunner().invoke(main, ["convert", str(src), str(tmp_path / "conv.jsonl"), "--catalog-register", "sft",
+                                  "--catalog", root])
+    assert r.exit_code == 0, r.output
+    assert "registered sft@0 (3 records)" in r.output
+    monkeypatch.setenv("DATAMILL_SHARED_DATA", str(shared_data))  # the default tokenizer is trained from it
+    r = CliRunner().invoke(main, ["export", str(tmp_path / "conv.jsonl"), str(tmp_path / "exp"), "--trainer", "trl",
+                                  "--catalog-register", "sft-trl", "--catalog", root])
+    assert r.exit_code == 0, r.output
+    assert "registered sft-trl@0 (3 records)" in r.output
+    from datamill.catalog import Catalog
+
+    v = Catalog(root).version("sft@0")
+    assert v.lineage["inputs"][0]["path"] == str(src)

@@ -62,7 +62,9 @@ def test_round_without_cleaning_annotation_round_trip(tmp_path):
     assert len(kto) == 1 and kto[0]["label"] is False  # rated 1-2 of 5: undesirable
     from datamill.catalog.diff import diff
 
-    assert diff(cat, "fw-sft@0", "fw-sft@1")["records"]["added"] == 1
+    d = diff(cat, "fw-sft@0", "fw-sft@1")["records"]
+    assert (d["added"], d["removed"], d["unchanged"]) == (1, 0, 2)  # the round added the rewrite
+    assert cat.version("fw-sft@1").lineage["inputs"][0] == {"catalog": "fw-sft@0"}
 
 
 def test_cli_round_on_simulated_log_with_cleaning(tmp_path, shared_data, monkeypatch):

@@ -32,7 +32,7 @@ def make_run(tmp_path, name="out", n=150, seed=0, start=0):
 
 
 
-def hashing_embed(texts):
+def hashing_embed(texts):  # noqa: D401
     """A real, cheap sentence embedding for fast tests (character 2-4-grams, hashed, unit norm);
     the slow test uses all-MiniLM-L6-v2."""
     from sklearn.feature_extraction.text import HashingVectorizer

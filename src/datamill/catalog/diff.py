@@ -19,20 +19,48 @@ def _quote(col: str) -> str:
     return '"' + col.replace('"', '""') + '"'
 
 
-def diff_records(a_ds, b_ds, *, examples: int = 5, memory_limit: str = "1GB", threads: int = 2) -> dict[str, Any]:
+def _source(con, name: str, ds, files: list[str] | None) -> None:
+    """DuckDB reads local Parquet files itself (streaming row groups within its memory limit);
+    other stores go through the Arrow dataset."""
+    if files and all("://" not in f or f.startswith("file://") for f in files):
+        paths = [f[len("file://"):] if f.startswith("file://") else f for f in files]
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name=true)")
+    else:
+        con.register(name, ds)
+
+
+def diff_records(a_ds, b_ds, *, a_files: list[str] | None = None, b_files: list[str] | None = None,
+                 examples: int = 5, memory_limit: str = "1GB", threads: int = 2) -> dict[str, Any]:
+    import tempfile
+
     import duckdb
 
     con = duckdb.connect()
     con.execute(f"SET memory_limit='{memory_limit}'")
     con.execute(f"SET threads={int(threads)}")
-    con.register("a_ds", a_ds)
-    con.register("b_ds", b_ds)
+    con.execute("SET enable_progress_bar=false")
+    con.execute("SET preserve_insertion_order=false")
+    con.execute(f"SET temp_directory='{tempfile.gettempdir()}/datamill-duckdb'")
+    _source(con, "a_ds", a_ds, a_files if a_ds.count_rows() else None)
+    _source(con, "b_ds", b_ds, b_files if b_ds.count_rows() else None)
     a_cols = set(a_ds.schema.names)
     b_cols = set(b_ds.schema.names)
     common = sorted((a_cols & b_cols) - {"id"})
     content = [c for c in CONTENT_COLUMNS if c in a_cols and c in b_cols] or common
-    row_expr = f"hash({', '.join(_quote(c) for c in common)})" if common else "0"
-    text_expr = f"hash({', '.join(_quote(c) for c in content)})" if content else "0"
+    import pyarrow as pa
+
+    def expr(col: str) -> str:
+        """A nested column as text without its null fields, so that a field another version
+        added (null here) does not count as a change."""
+        types = {a_ds.schema.field(col).type, b_ds.schema.field(col).type}
+        if any(pa.types.is_nested(t) for t in types):
+            inner = f"regexp_replace(CAST({_quote(col)} AS VARCHAR), '''[^'']*'': NULL, ', '', 'g')"
+            return f"regexp_replace({inner}, '(, )?''[^'']*'': NULL', '', 'g')"
+        return _quote(col)
+
+    row_expr = f"hash({', '.join(expr(c) for c in common)})" if common else "0"
+    text_expr = f"hash({', '.join(expr(c) for c in content)})" if content else "0"
     for side in ("a", "b"):
         con.execute(f"CREATE TEMP TABLE {side} AS SELECT CAST(id AS VARCHAR) AS id, {row_expr} AS rh, "
                     f"{text_expr} AS th FROM {side}_ds")
@@ -119,7 +147,7 @@ def diff(catalog: Catalog, ref_a: str, ref_b: str, **kwargs) -> dict[str, Any]:
     va, vb = catalog.version(ref_a), catalog.version(ref_b)
     da, db = catalog.dataset(va.ref), catalog.dataset(vb.ref)
     out = {"a": va.ref, "b": vb.ref}
-    out["records"] = diff_records(da, db, **kwargs)
+    out["records"] = diff_records(da, db, a_files=catalog.files(va.ref), b_files=catalog.files(vb.ref), **kwargs)
     out["stats"] = _changes(_step_counts(va.lineage.get("stats")), _step_counts(vb.lineage.get("stats")))
     out["signals"] = _changes(signal_means(da), signal_means(db))
     ra, rb = (va.lineage.get("recipe") or {}), (vb.lineage.get("recipe") or {})

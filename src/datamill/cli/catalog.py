@@ -168,3 +168,10 @@ def tag_cmd(ref, tag, force, root):
 
 def _n(value) -> str:
     return f"{value:,}" if isinstance(value, int) else "?"
+
+
+def register_options(f):
+    """``--catalog-register NAME`` and ``--catalog ROOT`` for commands that write a dataset."""
+    f = click.option("--catalog", "catalog_root", default=None, metavar="ROOT", help=CATALOG_HELP)(f)
+    return click.option("--catalog-register", "catalog_register", default=None, metavar="NAME",
+                        help="Then commit the output as the next version of NAME in the catalog (docs/catalog.md).")(f)

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from datamill.cli.catalog import register_options, register_output
 from datamill.cli.root import main
 from datamill.core.errors import DatamillError, friendly_errors
 
@@ -30,8 +31,10 @@ from datamill.core.errors import DatamillError, friendly_errors
 @click.option("--ranking-to", type=click.Choice(["pairs", "best-worst"]), default=None,
               help="Turn ranking records into preference pairs: every (better, worse) pair, or best vs worst.")
 @click.option("--to-kto", is_flag=True, help="Turn preference pairs into KTO samples (chosen desirable, rejected not).")
+@register_options
 @friendly_errors
-def convert(input_path, output, from_, to, dataset_info, dataset, register, show_errors, ranking_to, to_kto):
+def convert(input_path, output, from_, to, dataset_info, dataset, register, show_errors, ranking_to, to_kto,
+            catalog_register, catalog_root):
     """Convert post-training data between formats (OUTPUT: .json array or .jsonl[.gz|.zst]).
 
     Rows that cannot be read or that the output format cannot hold are counted and skipped;
@@ -66,6 +69,8 @@ def convert(input_path, output, from_, to, dataset_info, dataset, register, show
             click.echo(f"  e.g. {err}")
     if not result["written"]:
         sys.exit(1)
+    if catalog_register:
+        register_output(catalog_register, output, root=catalog_root, inputs=[input_path])
 
 
 
@@ -113,10 +118,11 @@ def _output_format(path, fmt):
 @click.option("--format", "out_format", default=None, help="Output format (default: datamill records).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", "-q", is_flag=True, help="No table.")
+@register_options
 @friendly_errors
 def select_cmd(input, output, budget, budget_tokens, method, quality_model, quality_keys, clusters, min_distance,
                explain_path, embeddings_path, embed_model, no_cache, tokenizer, input_format, out_format, seed,
-               quiet):
+               quiet, catalog_register, catalog_root):
     """Keep the records that are good and cover the data, within a budget.
 
     Python: datamill.post.select.select(records, budget, method=...).
@@ -166,6 +172,8 @@ def select_cmd(input, output, budget, budget_tokens, method, quality_model, qual
                 fh.write(orjson.dumps(e) + b"\n")
     if not quiet:
         click.echo(format_explanation(sel))
+    if catalog_register:
+        register_output(catalog_register, output, root=catalog_root, inputs=[input], quiet=quiet)
 
 
 @main.group("quality-model")
@@ -296,8 +304,10 @@ def template_cmd(data, template, output, few_shot, cot, all_variants, columns, c
 @click.option("--name", default="datamill", show_default=True, help="Dataset name (LLaMA-Factory).")
 @click.option("--text", "write_text", is_flag=True, help="Also write text.jsonl rendered with the chat template.")
 @click.option("--input-format", default=None, help="Input format (default: detected).")
+@register_options
 @friendly_errors
-def export_cmd(input, outdir, trainer, chat_template, tokenizer, pack, max_length, name, write_text, input_format):
+def export_cmd(input, outdir, trainer, chat_template, tokenizer, pack, max_length, name, write_text, input_format,
+               catalog_register, catalog_root):
     """Write INPUT as a ready dataset + config for TRL, LLaMA-Factory or Axolotl, with token counts.
 
     Python: datamill.post.export.export_for_trainer(records, outdir, trainer).
@@ -308,6 +318,12 @@ def export_cmd(input, outdir, trainer, chat_template, tokenizer, pack, max_lengt
     report = export_for_trainer(records, outdir, trainer, chat_template=chat_template, tokenizer=tokenizer,
                                 pack=pack, name=name, max_length=max_length, write_text=write_text)
     click.echo(format_export(report))
+    if catalog_register:
+        data = [f for f in report.get("files", []) if f.endswith((".jsonl", ".json"))
+                and f not in ("dataset_info.json", "packs.jsonl", "text.jsonl", "export_report.json")]
+        if not data:
+            raise DatamillError(f"{outdir}: the export wrote no data file to register")
+        register_output(catalog_register, os.path.join(outdir, data[0]), root=catalog_root, inputs=[input])
 
 
 @main.command("mix")
@@ -322,9 +338,10 @@ def export_cmd(input, outdir, trainer, chat_template, tokenizer, pack, max_lengt
 @click.option("--format", "out_format", default=None, help="Output format (default: datamill records).")
 @click.option("--seed", default=None, type=int, help="Sampling and shuffle seed [0].")
 @click.option("--no-shuffle", is_flag=True, help="Keep sources in order instead of interleaving.")
+@register_options
 @friendly_errors
 def mix_cmd(output, sources, config, budget_tokens, budget_records, max_epochs, tokenizer, out_format, seed,
-            no_shuffle):
+            no_shuffle, catalog_register, catalog_root):
     """Mix sources by weight under a token or record budget, capping epochs; print the mix.
 
     Python: datamill.post.mix.mix([MixSource(...)], budget_tokens=...).
@@ -346,6 +363,9 @@ def mix_cmd(output, sources, config, budget_tokens, budget_records, max_epochs, 
     write_records(records, output, _output_format(output, out_format))
     click.echo(format_mix(plan))
     click.echo(f"  wrote {len(records):,} records to {output}")
+    if catalog_register:
+        paths = [getattr(src, "path", None) or (src.get("path") if isinstance(src, dict) else None) for src in srcs]
+        register_output(catalog_register, output, root=catalog_root, inputs=[p for p in paths if p])
 
 
 @main.command()

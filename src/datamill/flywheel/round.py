@@ -8,6 +8,9 @@ people, a catalog version per kind whose lineage names the log batch.
     OUTPUT/clean/{sft,preference,kto}/      each kind through recipes/flywheel.yaml (a datamill run)
     OUTPUT/flywheel.json                    the round's counts
 
+With ``register``, each kind's version holds the previous version's records plus the round's
+(a record id seen again is replaced), so ``catalog diff NAME-sft@N-1 NAME-sft@N`` is the round.
+
 Python twin of ``datamill flywheel ingest``: :func:`ingest`.
 """
 
@@ -114,7 +117,7 @@ def ingest(logs: list[str], output: str, *, recipe: str | None = "default", anno
                                                                  if records[kind] else None)
             if not path:
                 continue
-            v = cat.add(f"{register}-{kind}", path, recipe=recipe, inputs=inputs,
+            v = cat.add(f"{register}-{kind}", path, recipe=recipe, inputs=inputs, accumulate=True,
                         message=f"flywheel round {summary['round']}",
                         extra={"flywheel": {"round": summary["round"], "log_batch": batch.files,
                                             "derived": summary["derived"], "labels_read": dict(label_counts),

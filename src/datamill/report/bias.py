@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Sequence
@@ -46,25 +45,44 @@ def _matcher(words: Sequence[str]):
     return re.compile("|".join(parts), re.I) if parts else None
 
 
+def _re2(words: Sequence[str]) -> str | None:
+    """One RE2 pattern (Arrow's regex engine): Latin words on word boundaries, CJK as substrings."""
+    latin = sorted((w for w in words if not _CJK.search(w)), key=len, reverse=True)
+    cjk = sorted((w for w in words if _CJK.search(w)), key=len, reverse=True)
+    parts = []
+    if latin:
+        parts.append(r"\b(?:" + "|".join(re.escape(w) for w in latin) + r")\b")
+    if cjk:
+        parts.append("(?:" + "|".join(re.escape(w) for w in cjk) + ")")
+    return "|".join(parts) or None
+
+
+def _docs_matching(arr, words: Sequence[str]) -> set[int]:
+    import pyarrow.compute as pc
+
+    pattern = _re2(words)
+    if pattern is None or len(arr) == 0:
+        return set()
+    mask = pc.fill_null(pc.match_substring_regex(arr, pattern, ignore_case=True), False)
+    return set(np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist())
+
+
 def term_association(texts: Sequence[str], terms: dict[str, Any] | None = None, *,
                      attribute_set: str = "occupations", min_count: int = 1) -> dict[str, Any]:
-    """Document counts per group and PMI of each group with each attribute word."""
+    """Document counts per group and PMI of each group with each attribute word (vectorised
+    regex passes in Arrow's RE2: one per group and one per attribute word)."""
+    import pyarrow as pa
+
     terms = terms or load_terms()
     words = terms["attributes"][attribute_set]
-    word_re = {w: _matcher([w]) for w in words}
     n = len(texts)
+    arr = pa.array([t if isinstance(t, str) else "" for t in texts], pa.large_string())
     out: dict[str, Any] = {"documents": n, "attribute_set": attribute_set, "groups": {}}
-    word_docs: dict[str, set[int]] = {w: set() for w in words}
-    lowered = [t.lower() if isinstance(t, str) else "" for t in texts]
-    for w, rx in word_re.items():
-        for i, t in enumerate(lowered):
-            if rx.search(t):
-                word_docs[w].add(i)
+    word_docs = {w: _docs_matching(arr, [w]) for w in words}
     for dim, groups in terms["groups"].items():
         dim_out = {}
         for gname, gwords in groups.items():
-            rx = _matcher(gwords)
-            docs = {i for i, t in enumerate(lowered) if rx.search(t)}
+            docs = _docs_matching(arr, gwords)
             pmi = {}
             for w in words:
                 joint = len(docs & word_docs[w])

@@ -28,9 +28,10 @@ EMBED_CHARS = 512
 
 
 def _texts(src) -> list[str]:
+    """The pretraining texts of a source (post-training sources use their prompts instead)."""
     if "text" in src.table.column_names:
         return [t or "" for t in src.table.column("text").to_pylist()]
-    return list(src.profile_prompts) if hasattr(src, "profile_prompts") else []
+    return []
 
 
 def _embed_sample(texts: list[str], embed_fn, n: int, seed: int) -> np.ndarray:
@@ -60,7 +61,8 @@ def _embed_map(prompts: list[str], embed_fn, seed: int):
     return xy, labels, len(vecs)
 
 
-def drift_section(prof, other_prof, label_a: str, label_b: str, emb: dict | None) -> tuple[dict, dict]:
+def drift_section(prof, other_prof, label_a: str, label_b: str, emb: dict | None,
+                  embed_name: str = "all-MiniLM-L6-v2") -> tuple[dict, dict]:
     from datamill.report.drift import THRESHOLDS, compare_profiles
 
     d = compare_profiles(other_prof, prof)  # the other one is the reference
@@ -87,7 +89,7 @@ def drift_section(prof, other_prof, label_a: str, label_b: str, emb: dict | None
                                                                          "chi²", "chi² p", "top values", ""],
                             "rows": rows})
     if emb is not None:
-        s["tables"].append({"caption": "Embeddings (all-MiniLM-L6-v2, sampled)",
+        s["tables"].append({"caption": f"Embeddings ({embed_name}, {EMBED_SAMPLE} sampled per side at most)",
                             "header": ["n ref", "n cur", "classifier ROC AUC", "MMD²", "MMD² p", ""],
                             "rows": [row(emb["n_ref"], emb["n_cur"], emb["classifier_auc"], emb["mmd2"], emb["mmd2_p"],
                                          "DRIFT" if emb["drift"] else "ok", cls="drift" if emb["drift"] else None)]})
@@ -132,7 +134,8 @@ def bias_section(texts: list[str], embed_fn, terms_path: str | None, seed: int) 
 def build_report(source: str, html_path: str, *, compare: str | None = None, embeddings: bool = True,
                  bias: bool = True, sample: int = DEFAULT_SAMPLE, seed: int = 0, catalog_root: str | None = None,
                  bias_terms: str | None = None, datasheet_path: str | None = None, progress: bool = False,
-                 embed_fn: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
+                 embed_fn: Callable[[list[str]], np.ndarray] | None = None,
+                 embed_name: str | None = None) -> dict[str, Any]:
     """Write the report; return what it found (sections, drift, bias) and how long it took."""
     import jinja2
 
@@ -143,6 +146,8 @@ def build_report(source: str, html_path: str, *, compare: str | None = None, emb
     prof = compute_profile(src.table)
     if embeddings and embed_fn is None:
         embed_fn = _default_embed()
+        embed_name = "all-MiniLM-L6-v2"
+    embed_name = embed_name or getattr(embed_fn, "__name__", "custom embedding")
     if not embeddings:
         embed_fn = None
     graph = None
@@ -159,7 +164,7 @@ def build_report(source: str, html_path: str, *, compare: str | None = None, emb
     texts = _texts(src) if not src.is_post_training else prof.post.get("prompts", [])
     if src.is_post_training:
         emap = _embed_map(prof.post.get("prompts", []), embed_fn, seed) if embed_fn else None
-        sections.append(post_section(prof, emap))
+        sections.append(post_section(prof, emap, embed_name or ""))
     else:
         sections.append(lengths_section(prof))
     sections += [signals_section(prof), dedup_section(src, prof), dropped_section(src)]
@@ -175,7 +180,7 @@ def build_report(source: str, html_path: str, *, compare: str | None = None, emb
             if texts and other_texts:
                 emb = embedding_drift(_embed_sample(other_texts, embed_fn, EMBED_SAMPLE, seed),
                                       _embed_sample(texts, embed_fn, EMBED_SAMPLE, seed + 1), seed=seed)
-        sec, result["drift"] = drift_section(prof, other_prof, src.ref or src.title, other.ref or other.title, emb)
+        sec, result["drift"] = drift_section(prof, other_prof, src.ref or src.title, other.ref or other.title, emb, embed_name)
         sections.append(sec)
     if bias and texts:
         sec, result["bias"] = bias_section(texts, embed_fn, bias_terms, seed)

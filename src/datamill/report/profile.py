@@ -8,7 +8,6 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -22,7 +21,6 @@ class Profile:
     records: int
     numeric: dict[str, np.ndarray] = field(default_factory=dict)  # signals.* and lengths
     categorical: dict[str, Counter] = field(default_factory=dict)
-    categorical_values: dict[str, list[str]] = field(default_factory=dict)  # per record, for drift
     post: dict[str, Any] = field(default_factory=dict)
 
     def signal_names(self) -> list[str]:
@@ -55,12 +53,15 @@ def _text_lengths(col) -> tuple[np.ndarray, np.ndarray]:
     return chars, tokens
 
 
-def _domain(url: Any) -> str | None:
-    if not isinstance(url, str) or not url:
-        return None
-    host = urlsplit(url).hostname or ""
-    parts = host.split(".")
-    return ".".join(parts[-2:]) if len(parts) >= 2 else host or None
+def _domains(urls: list) -> list[str | None]:
+    """Registered domain (last two host labels) of each URL, in Arrow's RE2."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array([u if isinstance(u, str) else None for u in urls], pa.string())
+    host = pc.struct_field(pc.extract_regex(arr, r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/]*@)?(?P<h>[^/:?#]+)"), [0])
+    last2 = pc.struct_field(pc.extract_regex(pc.utf8_lower(host), r"(?P<d>[^.]+\.[^.]+|[^.]+)$"), [0])
+    return last2.to_pylist()
 
 
 def _struct_field(table, column: str, name: str):
@@ -92,7 +93,7 @@ def compute_profile(table) -> Profile:
         _categorical(prof, "language", [v if isinstance(v, str) else None for v in languages])
     urls = _struct_field(table, "metadata", "url")
     if urls is not None and any(urls):
-        _categorical(prof, "domain", [_domain(u) for u in urls])
+        _categorical(prof, "domain", _domains(urls))
     sources = _struct_field(table, "metadata", "source")
     if sources is None and "source" in table.column_names:
         sources = table.column("source").to_pylist()
@@ -106,7 +107,6 @@ def compute_profile(table) -> Profile:
 def _categorical(prof: Profile, name: str, values: list[str | None]) -> None:
     values = [v if v else "(none)" for v in values]
     prof.categorical[name] = Counter(values)
-    prof.categorical_values[name] = values
 
 
 def _post_profile(table, prof: Profile) -> None:

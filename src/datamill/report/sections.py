@@ -154,7 +154,7 @@ def dropped_section(src) -> dict[str, Any]:
     return s
 
 
-def post_section(prof, embed_map: tuple | None) -> dict[str, Any]:
+def post_section(prof, embed_map: tuple | None, embed_name: str = "all-MiniLM-L6-v2") -> dict[str, Any]:
     s = section("post", "Post-training data")
     p = prof.post
     for name, title in (("post.turns", "turns per record"), ("post.prompt_characters", "prompt characters"),
@@ -177,7 +177,7 @@ def post_section(prof, embed_map: tuple | None) -> dict[str, Any]:
         s["notes"].append("No ratings in these records.")
     if embed_map is not None:
         xy, labels, n = embed_map
-        s["figures"].append(fig(plots.scatter_clusters(xy, labels, f"prompts, 2-D PCA of all-MiniLM-L6-v2 "
+        s["figures"].append(fig(plots.scatter_clusters(xy, labels, f"prompts, 2-D PCA of {embed_name} "
                                                                   f"embeddings ({n:,} sampled), k-means clusters"),
                                 "prompt embedding map"))
     else:

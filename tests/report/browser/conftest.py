@@ -1,6 +1,8 @@
-"""Debian's Chromium driven by Playwright, as the annotation browser tests do (never
-`playwright install`): /usr/bin/chromium or $DATAMILL_CHROMIUM, installed with apt-get when
-missing and running as root, else the tests are skipped with the reason."""
+"""Debian's Chromium, as the annotation browser tests use it (never `playwright install`):
+/usr/bin/chromium or $DATAMILL_CHROMIUM, installed with apt-get when missing and running as
+root, else the tests are skipped with the reason. Playwright runs in a child process
+(:data:`CHECK_SCRIPT`): one pytest session may already hold another suite's sync Playwright,
+and a second one cannot start inside its event loop."""
 
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ import subprocess
 import pytest
 
 CHROMIUM = os.environ.get("DATAMILL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
 def report_chromium() -> str:
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python package only)")
     if os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
     if CHROMIUM != "/usr/bin/chromium" or not (hasattr(os, "geteuid") and os.geteuid() == 0) \
@@ -30,17 +31,3 @@ def report_chromium() -> str:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip("could not install Debian's chromium with apt-get")
     return CHROMIUM
-
-
-# Module scope: Playwright's sync API keeps an event loop running in the main thread while it
-# is open, which breaks asyncio.run() in later test modules and any other Playwright instance
-# (the report's browser tests); closing it with its module leaves the rest of the suite alone.
-@pytest.fixture(scope="module")
-def report_browser(report_chromium):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python package only)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=report_chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
