@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "datamill.cli.pipeline",
     "datamill.cli.post",
     "datamill.cli.annotate",
+    "datamill.cli.classifier",
 ]
 
 for _module in COMMAND_MODULES:

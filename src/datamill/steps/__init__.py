@@ -16,6 +16,7 @@ STEP_MODULES = [
     "datamill.steps.text.normalize",
     "datamill.steps.mix.sample",
     "datamill.steps.filter.signal_filter",
+    "datamill.steps.quality.classifier",
     "datamill.steps.dedup.exact",
     "datamill.steps.dedup.paragraph",
     "datamill.steps.decontam.step",
