@@ -17,6 +17,11 @@ from datamill.core.errors import InputError
 from datamill.io.atomic import atomic_write_bytes
 
 
+class ModelFileError(InputError, ValueError):
+    """A model path that does not exist or holds another kind of model (a ``ValueError`` too,
+    so a recipe naming it is reported with the recipe's line)."""
+
+
 def card_path(model_path: str) -> str:
     return f"{model_path}.card.json"
 
@@ -37,16 +42,16 @@ def read_card(model_path: str, expected_kind: str | None = None) -> dict[str, An
     a one-line :class:`InputError` naming the path and the expected kind."""
     want = expected_kind or "datamill model"
     if not os.path.exists(model_path):
-        raise InputError(f"model {model_path}: no such file (expected a {want} written by datamill)")
+        raise ModelFileError(f"model {model_path}: no such file (expected a {want} written by datamill)")
     path = card_path(model_path)
     if not os.path.exists(path):
-        raise InputError(f"model {model_path}: no model card {os.path.basename(path)} beside it "
+        raise ModelFileError(f"model {model_path}: no model card {os.path.basename(path)} beside it "
                          f"(expected a {want} written by datamill)")
     try:
         with open(path, "rb") as fh:
             card = orjson.loads(fh.read())
     except (OSError, orjson.JSONDecodeError) as exc:
-        raise InputError(f"model card {path}: not readable JSON ({exc})") from None
+        raise ModelFileError(f"model card {path}: not readable JSON ({exc})") from None
     if expected_kind and card.get("kind") != expected_kind:
-        raise InputError(f"model {model_path} is a {card.get('kind')!r} model: expected a {expected_kind}")
+        raise ModelFileError(f"model {model_path} is a {card.get('kind')!r} model: expected a {expected_kind}")
     return card

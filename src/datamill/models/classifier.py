@@ -165,7 +165,10 @@ def _train_fasttext(texts: list[str], labels: list[Any], kind: str, params: dict
                                           seed=params["seed"], verbose=0)
         if params["quantize"]:
             # keep the ``cutoff`` most useful words and n-grams, product-quantised: a few MB at most
-            model.quantize(input=path, qnorm=True, retrain=False, cutoff=params["cutoff"],
+            # (never more rows than twice the vocabulary: the hashed n-gram buckets nobody used
+            # would be quantised too, which is most of the cost on small training sets)
+            cutoff = min(params["cutoff"], max(1000, 2 * len(model.words)))
+            model.quantize(input=path, qnorm=True, retrain=False, cutoff=cutoff,
                            thread=params["threads"], verbose=0)
     return model
 
