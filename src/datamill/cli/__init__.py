@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "datamill.cli.post",
     "datamill.cli.annotate",
     "datamill.cli.classifier",
+    "datamill.cli.lm",
 ]
 
 for _module in COMMAND_MODULES:

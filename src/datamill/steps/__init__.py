@@ -17,6 +17,8 @@ STEP_MODULES = [
     "datamill.steps.mix.sample",
     "datamill.steps.filter.signal_filter",
     "datamill.steps.quality.classifier",
+    "datamill.steps.quality.perplexity",
+    "datamill.steps.quality.toxicity",
     "datamill.steps.dedup.exact",
     "datamill.steps.dedup.paragraph",
     "datamill.steps.decontam.step",
