@@ -29,6 +29,7 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 VERSION="${KENLM_VERSION:-0.3.0}"
+"$PY" -m pip install -q setuptools wheel  # no-op when present: the sdist is unpacked without build isolation
 "$PY" -m pip download -q --no-binary :all: --no-deps --no-build-isolation "kenlm==$VERSION" -d "$WORK"
 tar -xzf "$WORK"/kenlm-*.tar.gz -C "$WORK"
 SRC="$(find "$WORK" -maxdepth 1 -type d -name 'kenlm-*' | head -1)"

@@ -19,6 +19,7 @@ STEP_MODULES = [
     "datamill.steps.quality.classifier",
     "datamill.steps.quality.perplexity",
     "datamill.steps.quality.toxicity",
+    "datamill.steps.quality.ensemble",
     "datamill.steps.dedup.exact",
     "datamill.steps.dedup.paragraph",
     "datamill.steps.decontam.step",
