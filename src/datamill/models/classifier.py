@@ -155,7 +155,10 @@ def _train_fasttext(texts: list[str], labels: list[Any], kind: str, params: dict
     with tempfile.TemporaryDirectory(prefix="datamill-ft-") as tmp:
         path = os.path.join(tmp, "train.txt")
         with open(path, "w", encoding="utf-8") as fh:
-            for text, y in zip(texts, labels):
+            from tqdm import tqdm
+
+            for text, y in tqdm(list(zip(texts, labels)), desc="tokenising", unit="doc",
+                                disable=len(texts) < 2000, leave=False):
                 lab = str(int(y)) if kind == "binary" else _grade_label(y)
                 fh.write(f"__label__{lab} {fasttext_line(text)}\n")
         model = fasttext.train_supervised(input=path, lr=params["lr"], epoch=params["epoch"],

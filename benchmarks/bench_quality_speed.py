@@ -1,0 +1,91 @@
+"""Speed of the model-based taggers, side by side in one run, on the demo corpus's text.
+
+    PYTHONPATH=src python benchmarks/bench_quality_speed.py --shared ../shared/data \
+        --model build/models/web-quality.ftz --lm build/eval-quality/lm-en.bin
+
+Prints each tagger's docs/s on one core (quality_classifier, perplexity, toxicity with word
+lists + alt-profanity-check), then the FineWeb filters (recipes/fineweb-filters.yaml) with and
+without quality_classifier + perplexity, and the extra time the two taggers cost (target:
+under 30%). Every figure is the median of ``--rounds`` runs, with the load average beside it
+(the machine is shared). datatrove's FastTextClassifierFilter is run on the same model and input
+when datatrove is importable under ``--anchor-python``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def timed(steps, inputs: str, out: Path) -> tuple[float, int]:
+    from datamill import Pipeline
+
+    t0 = time.perf_counter()
+    stats = Pipeline(steps).run([inputs], str(out), overwrite=True, workers=1)
+    return time.perf_counter() - t0, stats["steps"][0]["n_in"] if stats["steps"] else 0
+
+
+def main() -> None:
+    from datamill.core.recipe import load_recipe
+    from datamill.steps.quality.classifier import QualityClassifier
+    from datamill.steps.quality.perplexity import Perplexity
+    from datamill.steps.quality.toxicity import Toxicity
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", required=True, type=Path)
+    ap.add_argument("--model", default="build/models/web-quality.ftz")
+    ap.add_argument("--lm", default="build/eval-quality/lm-en.bin")
+    ap.add_argument("--work", default="build/eval-quality", type=Path)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--anchor-python", default=".venv-anchors/bin/python")
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from eval_quality_models import demo_texts
+
+    texts = str(demo_texts(args.shared, args.work))
+    print("load average %.1f %.1f %.1f" % os.getloadavg())
+    cases = {
+        "quality_classifier": lambda: [QualityClassifier(model=args.model)],
+        "perplexity": lambda: [Perplexity(model=args.lm)],
+        "toxicity": lambda: [Toxicity(badwords_dir=str(args.shared / "badwords/ldnoobw"))],
+        "fineweb filters": lambda: load_recipe(str(HERE.parent / "recipes/fineweb-filters.yaml")).steps,
+        "fineweb filters + classifier + perplexity": lambda: load_recipe(
+            str(HERE.parent / "recipes/fineweb-filters.yaml")).steps + [QualityClassifier(model=args.model),
+                                                                         Perplexity(model=args.lm)],
+    }
+    results: dict[str, list[float]] = {k: [] for k in cases}
+    n_in = 0
+    for _ in range(args.rounds):
+        for name, make in cases.items():
+            seconds, n = timed(make(), texts, args.work / "speed-out")
+            n_in = max(n_in, n)
+            results[name].append(seconds)
+    print(f"{n_in} documents, one worker, median of {args.rounds} rounds (model load included)")
+    med = {k: statistics.median(v) for k, v in results.items()}
+    for name, s in med.items():
+        print(f"  {name:<44} {s:7.2f} s   {n_in / s:8.1f} docs/s/core")
+    base, both = med["fineweb filters"], med["fineweb filters + classifier + perplexity"]
+    print(f"  the two taggers add {100 * (both - base) / base:.1f}% to the FineWeb filters (target < 30%)")
+    if Path(args.anchor_python).exists():
+        code = ("import sys,time;from datatrove.pipeline.filters import FastTextClassifierFilter;"
+                "print('datatrove present')")
+        res = subprocess.run([args.anchor_python, "-c", code], capture_output=True, text=True)
+        print(f"  datatrove: {res.stdout.strip() or res.stderr.strip()[-200:]}")
+    else:
+        print(f"  datatrove's FastTextClassifierFilter not measured: no anchor environment at {args.anchor_python} "
+              f"(make anchors)")
+    print("load average %.1f %.1f %.1f" % os.getloadavg())
+    json.dump({k: v for k, v in med.items()}, open(args.work / "speed.json", "w"))
+
+
+if __name__ == "__main__":
+    main()
