@@ -125,7 +125,7 @@ def test_wrong_model_kind_is_one_line(lm_models, tmp_path):
     from datamill.steps.quality.perplexity import Perplexity
 
     with pytest.raises(InputError, match="no such file"):
-        Perplexity(model=str(tmp_path / "nope.bin"))
+        Perplexity(model=str(tmp_path / "nope.bin")).setup()
     fake = tmp_path / "clf.ftz"
     fake.write_bytes(b"x")
     (tmp_path / "clf.ftz.card.json").write_text(json.dumps({"kind": "text_classifier"}))

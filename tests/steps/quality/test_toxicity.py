@@ -91,4 +91,4 @@ def test_bad_paths_fail_before_records(tmp_path):
     with pytest.raises(InputError, match="no such folder"):
         Toxicity(badwords_dir=str(tmp_path / "none"))
     with pytest.raises(InputError, match="no such file"):
-        Toxicity(model=str(tmp_path / "none.ftz"))
+        Toxicity(model=str(tmp_path / "none.ftz")).setup()

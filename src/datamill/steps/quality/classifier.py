@@ -25,10 +25,12 @@ class QualityClassifier(ModelTagger):
         self.model_path = model
         self.output = output
         self.text_field = text_field
-        self.card = read_card(model, KIND)  # a wrong path or kind fails here, before any record
         self._model = None
 
     def setup(self) -> None:
+        # a wrong path or kind fails here, once per worker, before any record is read (not when
+        # the recipe is loaded: recipes naming models still validate on a machine without them)
+        self.card = read_card(self.model_path, KIND)
         self._model = load_classifier(self.model_path)
 
     def score_batch(self, texts: list[str], languages: list[str | None]) -> list[dict[str, Any]]:

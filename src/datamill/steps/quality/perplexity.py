@@ -28,10 +28,11 @@ class Perplexity(ModelTagger):
         self.model_path = model
         self.text_field = text_field
         self.buckets = buckets
-        self._lm = PerplexityModel(model)  # a wrong path or kind fails here, before any record
+        self._lm = None
 
     def setup(self) -> None:
-        self._lm.load()
+        # a wrong path or kind: one line, before any record is read
+        self._lm = PerplexityModel(self.model_path).load()
 
     def score_batch(self, texts: list[str], languages: list[str | None]) -> list[dict[str, Any] | str]:
         out: list[dict[str, Any] | str] = []

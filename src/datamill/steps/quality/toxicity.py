@@ -42,16 +42,11 @@ class Toxicity(ModelTagger):
         self.model_languages = {base_language(x) for x in model_languages} if model_languages else None
         self.english_classifier = english_classifier
         self.text_field = text_field
-        if model:
-            from datamill.models.card import read_card
-            from datamill.models.classifier import KIND
-
-            read_card(model, KIND)  # wrong path or kind: one line, before any record
         self._model = None
         self._profanity = None
 
     def setup(self) -> None:
-        if self.model_path:
+        if self.model_path:  # a wrong path or kind: one line, before any record is read
             from datamill.models.classifier import load_classifier
 
             self._model = load_classifier(self.model_path)
