@@ -105,9 +105,9 @@ def section_classifier(args, work: Path) -> dict:
     for k in side_a:
         lines.append(f"### {k} score {scores[k]:.3f} — {reasons.get(k, 'dropped')}\n\n"
                      f"{by_id[k]['text'][:600]!s}\n")
-    lines.append("\n## Kept by the rules, in the classifier's bottom half\n")
-    bottom = set(order[len(order) // 2:])
-    side_b = [k for k in order[::-1] if k in kept and k in bottom][:20]
+    lines.append("\n## Kept by the rules, outside the classifier's top 10% (lowest scores first)\n")
+    top_set = set(top)
+    side_b = [k for k in order[::-1] if k in kept and k not in top_set][:20]
     for k in side_b:
         lines.append(f"### {k} score {scores[k]:.3f}\n\n{by_id[k]['text'][:600]!s}\n")
     (work / "top10_vs_rules.md").write_text("\n".join(lines), encoding="utf-8")
@@ -120,6 +120,7 @@ def section_perplexity(args, work: Path, scores: dict) -> None:
 
     from datamill.models.ccnet_norm import lm_tokens
     from datamill.models.kenlm_train import PerplexityModel, perplexity_of_lines, train_lm
+    from datamill.steps.quality.language_rules import record_language
 
     print("\n[3] perplexity, held-out sentences vs the same words shuffled (5-gram KenLM per language)")
     rng = random.Random(0)
@@ -149,7 +150,7 @@ def section_perplexity(args, work: Path, scores: dict) -> None:
     pp, sc = [], []
     for k, s in scores.items():
         r = texts[k]
-        if (r.get("metadata") or {}).get("language") == "en":
+        if record_language(r, None) == "en":
             p = models["en"].perplexity(r["text"], "en")
             if p:
                 pp.append(p)
