@@ -116,6 +116,7 @@ def test_perplexity_tagger_in_a_pipeline(lm_models, tmp_path):
                 continue
             sig = r["signals"]["perplexity"]
             assert sig["perplexity"] > 1 and sig["perplexity_bucket"] in ("head", "middle", "tail")
+        assert "language_not_in_training" not in stats["steps"][0]["counters"]
         if name == "en":
             assert stats["steps"][0]["counters"]["unscored"] == {"empty_text": 1}
 

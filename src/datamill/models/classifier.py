@@ -231,10 +231,22 @@ def train_classifier(data: LabelledTexts, output: str, *, backend: str = "fastte
             "label_kind": data.kind, "grades": model.grades, "params": params,
             "training": {"rows": len(data.texts), "train_rows": int(len(train_idx)),
                          "heldout_rows": int(len(valid_idx)), "valid_fraction": valid_fraction,
-                         "class_counts": _counts(data.labels), "sources": data.sources},
+                         "class_counts": _counts(data.labels), "sources": data.sources,
+                         "languages": _script_languages(data.texts)},
             "metrics": metrics, "size_bytes": os.path.getsize(output)}
     write_card(output, card)
     return model, card
+
+
+def _script_languages(texts: Sequence[str]) -> dict[str, int]:
+    """Training texts per script-guessed language (en = any text without Han or kana)."""
+    from datamill.models.text_prep import script_language
+
+    out: dict[str, int] = {}
+    for t in texts:
+        lang = script_language(t)
+        out[lang] = out.get(lang, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _counts(labels: Sequence[Any]) -> dict[str, int]:

@@ -142,3 +142,14 @@ def test_signal_filter_in_python_api_with_quantile(model_path, tmp_path):
                                                                  keep_bottom=0.25)]).run(
         [str(tmp_path / "in")], str(out), workers=2)
     assert len(_read(out)) == 5  # ceil(20 scored * 0.25)
+
+
+def test_documents_in_a_script_the_model_never_saw_are_counted(tmp_path):
+    texts = [f"this page is good and useful number {i}" for i in range(15)] + \
+        [f"buy cheap pills now click here {i}" for i in range(15)]
+    path = str(tmp_path / "en-only.ftz")
+    train_classifier(LabelledTexts(texts, [1] * 15 + [0] * 15, "binary"), path, epoch=5, quantize=False)
+    _write(tmp_path / "in", 1)
+    stats = Pipeline([QualityClassifier(model=path)]).run([str(tmp_path / "in")], str(tmp_path / "out"))
+    assert stats["steps"][0]["counters"]["language_not_in_training"] == {"zh": 2}
+    assert len(_read(tmp_path / "out")) == 5  # still scored and kept

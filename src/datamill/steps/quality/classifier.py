@@ -32,6 +32,9 @@ class QualityClassifier(ModelTagger):
         # the recipe is loaded: recipes naming models still validate on a machine without them)
         self.card = read_card(self.model_path, KIND)
         self._model = load_classifier(self.model_path)
+        # scripts of the training texts: a model with no Chinese text behind it counts the
+        # Chinese documents it scores (and so on)
+        self.trained_languages = frozenset((self.card.get("training") or {}).get("languages") or ())
 
     def score_batch(self, texts: list[str], languages: list[str | None]) -> list[dict[str, Any]]:
         scores = self._model.predict(texts, languages)

@@ -8,6 +8,7 @@ from typing import Any
 from datamill.core.record import Batch, Record
 from datamill.core.stats import StepStats
 from datamill.core.step import Resources, Tagger
+from datamill.models.text_prep import script_language
 from datamill.steps.quality.language_rules import record_language
 
 
@@ -17,6 +18,12 @@ class ModelTagger(Tagger):
 
     resources = Resources(cpus=1.0, memory_mb=1024, batch_size=256)
     text_field: str = "text"
+    #: languages the model was trained on (from its card, set in ``setup``); documents in
+    #: others are still scored, and counted under ``language_not_in_training``. Classifiers
+    #: compare script families (``en`` = no Han or kana, ``zh``, ``ja``: see ``text_prep``),
+    #: language models the record's language.
+    trained_languages: frozenset[str] = frozenset()
+    compare_scripts: bool = True
 
     def tag_batch(self, batch: Batch) -> list[dict[str, Any]]:
         texts, langs, slots = [], [], []
@@ -46,4 +53,10 @@ class ModelTagger(Tagger):
             reason = (record.get("signals") or {}).pop("__unscored__", None)
             if reason is not None:
                 stats.counter("unscored")[reason] += 1
+            elif self.trained_languages:
+                text = record.get(self.text_field) or ""
+                lang = script_language(text) if self.compare_scripts else \
+                    (record_language(record, None) or script_language(text))
+                if lang not in self.trained_languages:
+                    stats.counter("language_not_in_training")[lang] += 1
         return out

@@ -33,6 +33,9 @@ class Perplexity(ModelTagger):
     def setup(self) -> None:
         # a wrong path or kind: one line, before any record is read
         self._lm = PerplexityModel(self.model_path).load()
+        lang = self._lm.card.get("language")
+        self.compare_scripts = False
+        self.trained_languages = frozenset({lang}) if lang else frozenset()
 
     def score_batch(self, texts: list[str], languages: list[str | None]) -> list[dict[str, Any] | str]:
         out: list[dict[str, Any] | str] = []

@@ -31,6 +31,9 @@ from datamill.text.words import base_language
 
 @register("toxicity")
 class Toxicity(ModelTagger):
+    """Tag bad-word counts (word lists of ``badwords_dir``) and ``toxicity_score`` (a trained
+    classifier, or alt-profanity-check for English); never drops."""
+
     def __init__(self, badwords_dir: str | None = None, model: str | None = None,
                  model_languages: list[str] | None = None, english_classifier: bool = True,
                  text_field: str = "text"):
