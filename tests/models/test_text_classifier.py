@@ -117,3 +117,14 @@ def test_embed_backend_shares_the_head_trainer(tmp_path):
     assert card["metrics"]["heldout"]["auc"] == 1.0
     loaded = load_classifier(str(tmp_path / "head.npz"), embed_fn=embed_fn)
     assert loaded.predict(["非常好"])[0] > 0.5 > loaded.predict(["很坏"])[0]
+
+
+@pytest.mark.slow
+def test_embed_backend_with_the_shipped_sentence_model(cold_small, tmp_path):
+    """all-MiniLM-L6-v2 (shipped in a wheel) + the linear head, on Chinese offensive comments."""
+    pytest.importorskip("transformers")
+    out = str(tmp_path / "emb.npz")
+    _, card = train(out, labels=str(cold_small), text_field="TEXT", label_field="label", backend="embed")
+    assert card["backend"] == "embed" and card["metrics"]["heldout"]["auc"] > 0.55
+    again = load_classifier(out)
+    assert again.predict(["今天天气很好。"]).shape == (1,)
