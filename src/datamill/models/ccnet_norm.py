@@ -2,9 +2,9 @@
 
 CCNet (Wenzek et al. 2019) lower-cases, strips accents, maps every digit to ``0``, maps
 Unicode punctuation to ASCII and removes non-printing characters before scoring a line; we do
-the same (our own table, not CCNet's code), then split into words with
-:func:`datamill.text.words.words` so Chinese and Japanese are segmented (jieba / Sudachi) and
-the model counts words, not whole sentences. Training and scoring share this function.
+the same (our own table, not CCNet's code), then split into words: Chinese and Japanese with
+:func:`datamill.text.words.words` (jieba / Sudachi), so the model counts words, not whole
+sentences; other text on spaces with punctuation split off (:func:`.text_prep.spaced_tokens`). Training and scoring share this function.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import unicodedata
 
 import regex
 
-from datamill.models.text_prep import script_language
+from datamill.models.text_prep import script_language, spaced_tokens
 from datamill.text.words import CJK_LANGUAGES, base_language, words
 
 _DIGITS = regex.compile(r"\p{Nd}")
@@ -53,9 +53,11 @@ def lm_tokens(line: str, language: str | None = None) -> str:
     norm = normalize_line(line)
     if not norm:
         return ""
-    lang = base_language(language) if language else script_language(norm)
+    lang = base_language(language) if language else ""
     if lang not in CJK_LANGUAGES:
-        lang = script_language(norm) if script_language(norm) in CJK_LANGUAGES else "en"
+        lang = script_language(norm)
+    if lang not in CJK_LANGUAGES:
+        return spaced_tokens(norm)
     return " ".join(t for t in words(norm, lang) if not t.isspace())
 
 
