@@ -8,5 +8,6 @@ trains, and ``datamill classifier`` / ``datamill lm`` are its command-line twins
 * :mod:`.metrics` — P/R/F1/AUC and Spearman
 * :mod:`.classifier` — fastText and embedding+head text classifiers: train, save, load, predict
 * :mod:`.card` — the model card written beside every model
+* :mod:`.text_prep` — one line of tokens per document for fastText (CJK segmented)
 * :mod:`.ccnet_norm` and :mod:`.kenlm_train` — CCNet normalisation and KenLM training
 """

@@ -17,7 +17,6 @@ is saved; the saved model is the one trained on the rest, so the card's metrics 
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -255,10 +254,6 @@ def _counts(labels: Sequence[Any]) -> dict[str, int]:
         key = _grade_label(v) if not isinstance(v, str) else v
         out[key] = out.get(key, 0) + 1
     return dict(sorted(out.items()))
-
-
-def nan_to_none(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def train(output: str, *, positive: Sequence[str] = (), negative: Sequence[str] = (),
