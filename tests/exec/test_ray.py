@@ -312,6 +312,8 @@ def _recipes_with_global_steps() -> list[Path]:
     load_steps_registry()
     out = []
     for path in sorted((HERE.parents[1] / "recipes").glob("*.yaml")):
+        if "build/models/" in path.read_text():
+            continue  # needs models trained first: tests/steps/quality/test_quality_recipes.py runs these
         doc = yaml.safe_load(path.read_text()) or {}
         names = [next(iter(s)) if isinstance(s, dict) else s for s in doc.get("steps", [])]
         if any(getattr(REGISTRY.get(n), "kind", "") == "global" for n in names):

@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "datamill.cli.catalog",
     "datamill.cli.report",
     "datamill.cli.flywheel",
+    "datamill.cli.classifier",
+    "datamill.cli.lm",
 ]
 
 for _module in COMMAND_MODULES:

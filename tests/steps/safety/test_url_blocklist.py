@@ -89,3 +89,21 @@ def test_pickle_keeps_params(tmp_path):
     clone = pickle.loads(pickle.dumps(f))
     assert clone.params == f.params
     assert clone.keep(rec("https://x.a.com/")) == "url_blocked_domain"
+
+
+def test_nsfw_domain_list_is_counted_apart(tmp_path):
+    nsfw = tmp_path / "adult.txt"
+    nsfw.write_text("# adult sites\nadult-example.com\n色情网站.cn\n", encoding="utf-8")
+    f = URLBlocklist(domains=["spam.com"], nsfw_domains_file=str(nsfw))
+    assert f.keep(rec("https://www.adult-example.com/x")) == "url_nsfw_domain"
+    assert f.keep(rec("https://色情网站.cn/页面")) == "url_nsfw_domain"
+    assert f.keep(rec("https://spam.com/")) == "url_blocked_domain"
+    assert f.keep(rec("https://news.example.com/")) is None
+
+
+def test_banned_subwords_file(shared_data, tmp_path):
+    words = shared_data / "badwords" / "datatrove" / "banned_subwords.txt"
+    f = URLBlocklist(banned_subwords_file=str(words))
+    listed = [w.strip() for w in words.read_text(encoding="utf-8").splitlines() if w.strip() and " " not in w]
+    assert f.keep(rec(f"https://example.com/{listed[0]}/page")) == "url_banned_subword"
+    assert f.keep(rec("https://example.com/weather/today")) is None

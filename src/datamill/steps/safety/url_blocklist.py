@@ -111,17 +111,25 @@ class URLBlocklist(Filter):
         urls: blocked exact URLs.
         urls_file: fsspec path of a URL list, one a line, ``#`` comments.
         banned_subwords: strings that block a URL wherever they occur in it (case-insensitive).
+        banned_subwords_file: fsspec path of such strings, one a line (e.g. datatrove's
+            ``banned_subwords.txt`` of adult-site words).
+        nsfw_domains_file: fsspec path of an adult/NSFW domain list (e.g. UT1's ``adult`` list,
+            as FineWeb used): its domains are dropped with their own reason,
+            ``url_nsfw_domain``, so the summary counts NSFW pages apart from other blocks.
     """
 
     def __init__(self, domains: list[str] | None = None, domains_file: str | None = None,
                  urls: list[str] | None = None, urls_file: str | None = None,
-                 banned_subwords: list[str] | None = None) -> None:
+                 banned_subwords: list[str] | None = None, banned_subwords_file: str | None = None,
+                 nsfw_domains_file: str | None = None) -> None:
         super().__init__()
         self.domains = list(domains or [])
         self.domains_file = domains_file
         self.urls = list(urls or [])
         self.urls_file = urls_file
         self.banned_subwords = [w for w in (banned_subwords or []) if w]
+        self.banned_subwords_file = banned_subwords_file
+        self.nsfw_domains_file = nsfw_domains_file
         self._ready = False
 
     def setup(self) -> None:
@@ -133,11 +141,16 @@ class URLBlocklist(Filter):
             urls += _read_list(self.urls_file)
         self._domain_set = frozenset(d for d in map(normalize_domain, domains) if d)
         self._url_set = frozenset(u for u in map(normalize_url, urls) if u)
-        words = sorted({w.lower() for w in self.banned_subwords}, key=len, reverse=True)
+        self._nsfw_set = frozenset(d for d in map(normalize_domain, _read_list(self.nsfw_domains_file)) if d) \
+            if self.nsfw_domains_file else frozenset()
+        subwords = list(self.banned_subwords)
+        if self.banned_subwords_file:
+            subwords += _read_list(self.banned_subwords_file)
+        words = sorted({w.lower() for w in subwords}, key=len, reverse=True)
         self._subword_re = re.compile("|".join(map(re.escape, words))) if words else None
 
-    def _blocked_domain(self, host: str) -> bool:
-        domains = self._domain_set
+    def _blocked_domain(self, host: str, domains: frozenset[str] | None = None) -> bool:
+        domains = self._domain_set if domains is None else domains
         if host in domains:
             return True
         i = host.find(".")
@@ -158,10 +171,12 @@ class URLBlocklist(Filter):
             key = normalize_url(url)
             if key is not None and key in self._url_set:
                 return "url_blocked_url"
-        if self._domain_set:
+        if self._domain_set or self._nsfw_set:
             host = url_host(url)
-            if host and self._blocked_domain(host):
+            if host and self._domain_set and self._blocked_domain(host):
                 return "url_blocked_domain"
+            if host and self._nsfw_set and self._blocked_domain(host, self._nsfw_set):
+                return "url_nsfw_domain"
         if self._subword_re is not None and self._subword_re.search(url.lower()):
             return "url_banned_subword"
         return None
