@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]  # the repository (not `from conftest import`: several conftest modules)
 from datamill.cli import main
 from datamill.llm.serve import free_port
 

@@ -5,12 +5,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from datamill.llm.serve import free_port
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]  # the repository (not `from conftest import`: several conftest modules)
 
 
 def test_llm_check_ok_and_unreachable(llm_server):
