@@ -290,7 +290,7 @@ def test_lone_surrogate_in_an_answer_or_import_is_refused(app, api):
     assert "surrogate" in r.json()["detail"][0]["msg"]
     # the annotator is not stuck: the task still opens and takes a clean answer
     assert api("ann1").get(f"/api/tasks/{t['id']}").status_code == 200
-    assert submit(api, "ann1", t["id"], rate_rank_answer(comment="fine 😀")).status_code == 200
+    assert submit(api, "ann1", t["id"], rate_rank_answer(comment="fine 😀 很好，理由充分")).status_code == 200
     r = _post_raw(api("admin"), f"/api/projects/{pid}/items", json.dumps({"records": [pair(1, prompt="q \ud800")]}))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][:3] == ["body", "records", 0]
 
