@@ -62,7 +62,7 @@ def test_check_and_run_accept_a_module_class_step(project):
                            "-o", str(out), "-q"], cwd=REPO, capture_output=True, text=True,
                           env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / ".datamill" / "stats.json").read_text())
     assert [s["dropped"] for s in stats["steps"]] == [{"too_short": 1}, {"not_shouting": 1}]
     assert stats["output"]["records"] == 1
 

@@ -71,7 +71,7 @@ def test_self_instruct_recipe_resume_validate_export(shared_data, tmp_path, llm_
     assert res.exit_code == 0, res.output
     calls = llm_env.calls()
     assert 1 <= calls <= 9
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / ".datamill" / "stats.json").read_text())
     si = next(s for s in stats["steps"] if s["step"] == "self_instruct")
     assert si["counters"]["llm"]["calls"] == calls and si["counters"]["llm"]["prompt_tokens"] > 0
     recs = read_out(out)
@@ -106,7 +106,7 @@ def test_ultrafeedback_recipe(tmp_path, llm_env):
                   "--set", "llm_judge.on_parse_error=keep", "--set", "to_preference.min_margin=0",
                   "--keep-dropped")
     assert res.exit_code == 0, res.output
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / ".datamill" / "stats.json").read_text())
     steps = {s["step"]: s for s in stats["steps"]}
     assert steps["generate"]["out"] == 3 and steps["llm_judge"]["in"] == 3
     recs = read_out(out)

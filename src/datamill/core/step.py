@@ -314,7 +314,9 @@ class Tagger(Step):
                 stats.quarantined += 1
                 continue
             out.append(record)
-            if not tag:  # nothing to add (a tagger never drops)
+            if not tag:  # nothing to add (a tagger never drops); its counters still see it
+                if tag is not None:
+                    self.count(record, tag, stats)
                 continue
             sig = record.get("signals")
             if sig is None:

@@ -98,7 +98,7 @@ def test_nemotron_buckets_then_splits_and_resume(models, shared_data, tmp_path):
     last = sorted(done.glob("seg1-*.json"))[0]
     shard = int(last.stem.split("-")[1])
     last.unlink()
-    (tagged / "stats.json").unlink()
+    (tagged / ".datamill" / "stats.json").unlink()
     next(tagged.glob(f"part-{shard:05d}*")).unlink()
     stats = Pipeline.from_recipe(_recipe("nemotron-cc-buckets.yaml", models, tmp_path)).run([str(src)], str(tagged))
     assert stats["resumed_tasks"] >= 1

@@ -66,7 +66,7 @@ def test_english_classifier_scores_english_only(tmp_path):
     en_bad = rows["en-bad"]["signals"]["toxicity"]["toxicity_score"]
     en_ok = rows["en-long"]["signals"]["toxicity"]["toxicity_score"]
     assert en_bad > 0.5 > en_ok
-    assert "toxicity_score" not in rows["zh-bad"]["signals"]["toxicity"]
+    assert "toxicity_score" not in (rows["zh-bad"].get("signals") or {}).get("toxicity", {})
 
 
 def test_trained_classifier_for_chinese(shared_data, tmp_path):
@@ -84,7 +84,7 @@ def test_trained_classifier_for_chinese(shared_data, tmp_path):
     got, _ = _run(tmp_path, DOCS, model=path, model_languages=["zh"], english_classifier=False)
     for key in ("zh-bad", "zh-long"):
         assert 0 <= got[key]["signals"]["toxicity"]["toxicity_score"] <= 1
-    assert "toxicity_score" not in got["en-bad"]["signals"]["toxicity"]
+    assert "toxicity_score" not in (got["en-bad"].get("signals") or {}).get("toxicity", {})
 
 
 def test_bad_paths_fail_before_records(tmp_path):

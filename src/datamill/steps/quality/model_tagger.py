@@ -38,7 +38,8 @@ class ModelTagger(Tagger):
             slots.append(i)
         if texts:
             for i, signals in zip(slots, self.score_batch(texts, langs)):
-                out[i] = {"__unscored__": signals} if isinstance(signals, str) else {self.label: signals}
+                # the Tagger base stores what is returned under signals[<label>]
+                out[i] = {"__unscored__": signals} if isinstance(signals, str) else dict(signals)
         return out
 
     def tag(self, record: Record) -> dict[str, Any]:
@@ -50,7 +51,11 @@ class ModelTagger(Tagger):
     def run_batch(self, batch, stats: StepStats, ctx):
         out = super().run_batch(batch, stats, ctx)
         for record in out:
-            reason = (record.get("signals") or {}).pop("__unscored__", None)
+            all_signals = record.get("signals") or {}
+            mine = all_signals.get(self.label)
+            reason = mine.pop("__unscored__", None) if isinstance(mine, dict) else None
+            if isinstance(mine, dict) and not mine:
+                del all_signals[self.label]
             if reason is not None:
                 stats.counter("unscored")[reason] += 1
             elif self.trained_languages:

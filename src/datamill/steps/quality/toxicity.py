@@ -86,7 +86,7 @@ class Toxicity(ModelTagger):
         return out
 
     def count(self, record, tag, stats) -> None:
-        sig = tag.get(self.label) or {}
+        sig = tag  # what tag_batch returned for this record (stored under signals[<label>])
         if "badword_count" not in sig and "__unscored__" not in tag:
             stats.counter("unscored_wordlist")[record_lang(record)] += 1
         if "toxicity_score" not in sig and "__unscored__" not in tag:
