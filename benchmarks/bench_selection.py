@@ -150,11 +150,16 @@ def main() -> None:
     ap.add_argument("--embed-model", default="minilm",
                     help="minilm (all-MiniLM-L6-v2), multilingual-e5-small or ngram-hash")
     ap.add_argument("--no-center", action="store_true", help="measure on raw embeddings (no mean removal)")
+    ap.add_argument("--limit", type=int, default=0, help="a seeded sample of this many prompts (0: all)")
     args = ap.parse_args()
 
     import faiss
     print(f"threads: faiss/OpenMP {faiss.omp_get_max_threads()}, CPU cores {os.cpu_count()}")
     prompts, per = load_prompts(CHINESE_SETS if args.lang == "zh" else ENGLISH_SETS)
+    if args.limit and len(prompts) > args.limit:
+        import random
+
+        prompts = random.Random(0).sample(prompts, args.limit)
     print(f"prompts: {len(prompts):,} distinct {'Chinese' if args.lang == 'zh' else 'English'} prompts "
           f"from the shared data (load average {os.getloadavg()[0]:.1f})")
     for k, v in per.items():

@@ -326,3 +326,24 @@ def test_a_new_method_registers_itself():
         assert sel.indices == [9, 8] and "kept by longest_prompt_test" in sel.explanations[0]["why"]
     finally:
         S.METHOD_REGISTRY.pop("longest_prompt_test")
+
+
+def test_cli_select_caches_beside_the_data_and_refuses_quality_without_scores(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from datamill.cli import main
+
+    src = tmp_path / "zh.jsonl"
+    rows = [{"instruction": f"请介绍一下{t}", "input": "", "output": f"{t}是……"} for t in
+            ("长城", "故宫", "西湖", "黄山", "泰山", "长江", "黄河", "敦煌")]
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "kept.jsonl"
+    r = CliRunner().invoke(main, ["select", str(src), str(out), "--budget", "3", "--embed-model", "ngram-hash", "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / ".datamill-embeddings" / "ngram-hash.npz").is_file()
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    r = CliRunner().invoke(main, ["select", str(src), str(out), "--budget", "3", "--embed-model", "ngram-hash",
+                                  "--method", "quality"])
+    assert r.exit_code != 0 and "needs a quality score" in r.output

@@ -5,7 +5,6 @@ tokenizer) and run one optimiser step each, for every shipped chat template."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -390,7 +390,7 @@ def validate(files, fmt, max_tokens, tokenizer, strict, no_truncation, ignore, s
 
     Python twin: `datamill.post.validate.validate_file(FILE, fmt=, max_tokens=, tokenizer=, strict=)`.
     """
-    from datamill.post.validate import validate_file
+    from datamill.post.validate_files import validate_file
 
     failed = False
     reports = []

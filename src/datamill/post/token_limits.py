@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from datamill.post.issues import Issue, _issue, _with_id
 from datamill.post.walk import conversations, message_texts, token_sides

@@ -67,6 +67,6 @@ def test_same_result_with_two_workers_and_quality_method(tmp_path):
 def test_parameters_are_checked():
     assert REGISTRY["kcenter_select"] is KCenterSelect
     with pytest.raises(ValueError, match="budget"):
-        KCenterSelect()
+        KCenterSelect().stages()
     with pytest.raises(ValueError, match="method"):
         KCenterSelect(budget=3, method="best")

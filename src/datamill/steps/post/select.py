@@ -69,8 +69,6 @@ class KCenterSelect(GlobalStep):
                  quality_keys: list[str] | None = None):
         from datamill.post.select import METHOD_REGISTRY
 
-        if budget is None and budget_tokens is None:
-            raise ValueError("kcenter_select needs a budget: budget (records), budget_tokens, or both")
         for name, v in (("budget", budget), ("budget_tokens", budget_tokens)):
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0, got {v}")
@@ -87,10 +85,19 @@ class KCenterSelect(GlobalStep):
         self.center = center
         self.quality_keys = list(quality_keys) if quality_keys else None
 
+    def _check_budget(self) -> None:
+        if self.budget is None and self.budget_tokens is None:
+            raise ValueError("kcenter_select needs a budget: budget (records), budget_tokens, or both")
+
+    def stages(self):
+        self._check_budget()  # before any work: a step without a budget fails at once
+        return super().stages()
+
     # --- stage 1 ----------------------------------------------------------------------------------
     def map_shard(self, records: Iterable[Record], shard: int, state_dir: str) -> dict[str, Any]:
         from datamill.embed import get_embedder, multilingual_default
 
+        self._check_budget()
         records = list(records)
         light = [_light(r) for r in records]
         texts = [prompt_text(r) for r in light]
