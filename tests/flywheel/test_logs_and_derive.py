@@ -43,3 +43,33 @@ def test_every_feedback_rule(tmp_path):
     assert "flywheel/sft/c6" not in by_id and "flywheel/kto/c6" not in by_id
     assert counts["sft:thumbs_up"] == 1 and counts["preference:regeneration"] == 1
     assert {k: len(v) for k, v in recs.items()} == {"sft": 2, "preference": 2, "kto": 3, "uncertain": 1}
+
+
+def test_quality_model_sends_unsure_answers_to_people(tmp_path):
+    import numpy as np
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from datamill.flywheel.derive import route_unsure
+    from datamill.post.quality_model import train_quality_model
+
+    vec = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=256, norm="l2", alternate_sign=False)
+
+    def embed(texts):
+        return vec.transform(list(texts)).toarray().astype(np.float32)
+
+    good = [{"id": f"g{i}", "kind": "kto", "messages": [{"role": "user", "content": f"Question {i}?"}],
+             "completion": [{"role": "assistant", "content": "A careful, correct and complete answer."}], "label": True}
+            for i in range(30)]
+    bad = [{"id": f"b{i}", "kind": "kto", "messages": [{"role": "user", "content": f"Question {i}?"}],
+            "completion": [{"role": "assistant", "content": "idk lol"}], "label": False} for i in range(30)]
+    model = train_quality_model(good + bad, embed_fn=embed, epochs=200)
+    batch = read_logs([str(write_log(tmp_path / "log.jsonl", with_bad=False))])
+    recs, counts = derive_records(batch)
+    n_kto = len(recs["kto"])
+    route_unsure(recs, model, band=(0.0, 1.0), counts=counts)  # a band over everything moves every KTO record
+    assert recs["kto"] == [] and counts["uncertain:quality_model_unsure"] == n_kto
+    recs, counts = derive_records(batch)
+    route_unsure(recs, model, band=(2.0, 3.0), counts=counts)  # an empty band moves none, scores are kept
+    assert len(recs["kto"]) == n_kto
+    assert all(0.0 <= r["signals"]["flywheel"]["quality_score"] <= 1.0 for r in recs["kto"])
+    assert model.predict(good[:1])[0] > model.predict(bad[:1])[0]

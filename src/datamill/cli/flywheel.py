@@ -26,6 +26,9 @@ def flywheel() -> None:
               help="The annotation app's database [$DATAMILL_ANNOTATE_DB or sqlite:///datamill-annotate.db].")
 @click.option("--review-rounds", default=1, show_default=True, type=click.IntRange(0, 20),
               help="Review rounds of a new annotation project (0: answers are accepted as submitted).")
+@click.option("--quality-model", default=None, metavar="PATH",
+              help="A quality model (datamill quality-model train): KTO records it scores between 0.4 and 0.6 "
+                   "go to people as uncertain.")
 @click.option("--labels-from", "labels_from", multiple=True, metavar="EXPORT",
               help="An annotation export (datamill annotate export …) to add as labels; repeatable.")
 @click.option("--labels-project", default=None, metavar="PROJECT",
@@ -35,7 +38,7 @@ def flywheel() -> None:
 @click.option("--catalog", "catalog_root", default=None, metavar="ROOT", help="Catalog root for --register.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 1024))
 @friendly_errors
-def ingest_cmd(logs, output, recipe, annotate, annotate_db, review_rounds, labels_from, labels_project, register, catalog_root,
+def ingest_cmd(logs, output, recipe, annotate, annotate_db, review_rounds, quality_model, labels_from, labels_project, register, catalog_root,
                workers):
     """Turn chat-completion LOGS (JSONL with feedback events) into SFT, preference and KTO records
     with provenance, clean them, send uncertain items to people, and register the round.
@@ -51,7 +54,8 @@ def ingest_cmd(logs, output, recipe, annotate, annotate_db, review_rounds, label
             raise DatamillError("recipes/flywheel.yaml not found beside this installation: pass --recipe PATH")
     s = ingest(list(logs), output, recipe=None if recipe == "none" else recipe, annotate=annotate,
                annotate_db=annotate_db, labels_from=list(labels_from), labels_project=labels_project,
-               register=register, catalog_root=catalog_root, workers=workers, review_rounds=review_rounds)
+               register=register, catalog_root=catalog_root, workers=workers, review_rounds=review_rounds,
+               quality_model=quality_model)
     click.echo(format_round(s))
 
 

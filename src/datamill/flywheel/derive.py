@@ -122,3 +122,26 @@ def derive_records(batch: LogBatch) -> tuple[dict[str, list[dict[str, Any]]], Co
         if regenerated and not (up or down or wrong or edits):
             counts["regenerated_only"] += 1
     return out, counts
+
+
+def route_unsure(records: dict[str, list[dict[str, Any]]], model, band: tuple[float, float] = (0.4, 0.6),
+                 counts: Counter | None = None) -> None:
+    """Score the KTO records with a quality model (:mod:`datamill.post.quality_model`); those
+    it is unsure about (score inside ``band``) move to the uncertain items. Every scored record
+    keeps its score in ``signals.flywheel.quality_score``."""
+    kto = records["kto"]
+    if not kto:
+        return
+    scores = model.predict(kto)
+    keep = []
+    for rec, score in zip(kto, scores):
+        rec.setdefault("signals", {})["flywheel"] = {"quality_score": float(score)}
+        if band[0] <= score <= band[1]:
+            rec = dict(rec, id=rec["id"].replace("flywheel/kto/", "flywheel/uncertain/", 1),
+                       metadata={"flywheel": dict(rec["metadata"]["flywheel"], uncertain="quality_model_unsure")})
+            records["uncertain"].append(rec)
+            if counts is not None:
+                counts["uncertain:quality_model_unsure"] += 1
+        else:
+            keep.append(rec)
+    records["kto"] = keep

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from datamill.core.errors import DatamillError
-from datamill.flywheel.derive import derive_records
+from datamill.flywheel.derive import derive_records, route_unsure
 from datamill.flywheel.logs import read_logs
 from datamill.io.atomic import atomic_open, atomic_write_bytes
 
@@ -69,10 +69,20 @@ def _labels(label_files: list[str], project: str | None, db_url: str | None) -> 
 def ingest(logs: list[str], output: str, *, recipe: str | None = "default", annotate: str | None = None,
            annotate_db: str | None = None, labels_from: list[str] | None = None, labels_project: str | None = None,
            register: str | None = None, catalog_root: str | None = None, round_name: str | None = None,
-           workers: int = 1, progress: bool = False, review_rounds: int = 1) -> dict[str, Any]:
-    """Run one flywheel round; returns its summary (also OUTPUT/flywheel.json)."""
+           workers: int = 1, progress: bool = False, review_rounds: int = 1, quality_model: Any = None,
+           unsure_band: tuple[float, float] = (0.4, 0.6)) -> dict[str, Any]:
+    """Run one flywheel round; returns its summary (also OUTPUT/flywheel.json).
+
+    ``quality_model`` (a path or a loaded :class:`datamill.post.quality_model.QualityModel`):
+    KTO records it scores inside ``unsure_band`` go to the uncertain items too."""
     batch = read_logs(list(logs))
     records, counts = derive_records(batch)
+    if quality_model is not None:
+        if isinstance(quality_model, (str, os.PathLike)):
+            from datamill.post.quality_model import load_quality_model
+
+            quality_model = load_quality_model(quality_model)
+        route_unsure(records, quality_model, unsure_band, counts)
     raw = os.path.join(output, "raw")
     labels = _labels(list(labels_from or []), labels_project, annotate_db)
     label_counts = Counter()
