@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(if $(DATAMILL_SHARED_DATA),$(DATAMILL_SHARED_DATA),../shared/data)
 WORKERS ?= 2
 
-.PHONY: install demo test test-all bench anchors clean
+.PHONY: install demo test test-all bench anchors clean quality-models
 
 KENLM_APT := build-essential cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
@@ -33,6 +33,13 @@ demo: install
 	# warcio's deliberately broken files ride along: the summary shows them quarantined
 	$(BIN)/datamill run recipes/fineweb.yaml --input build/demo/warc --input $(SHARED)/warc/warcio \
 		--output build/demo/out --workers $(WORKERS) --overwrite
+
+# the default web-quality classifier (GPT-3's recipe) and an English KenLM model, trained from
+# the shared data into build/models/ (the recipes dclm-classifier, ccnet-perplexity and
+# nemotron-cc-buckets name these paths); no model file is committed
+quality-models: install
+	$(BIN)/python scripts/train_web_quality.py --shared $(SHARED) --output build/models/web-quality.ftz
+	$(BIN)/datamill lm train --input $(SHARED)/langid/lingua/sentences/en.txt --output build/models/lm-en.bin --language en
 
 test: install
 	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q
