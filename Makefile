@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(if $(DATAMILL_SHARED_DATA),$(DATAMILL_SHARED_DATA),../shared/data)
 WORKERS ?= 2
 
-.PHONY: install demo demo-flywheel test test-all bench anchors clean
+.PHONY: install demo demo-flywheel test test-all bench anchors clean quality-models
 
 KENLM_APT := build-essential cmake libboost-program-options-dev libboost-system-dev libboost-thread-dev \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
@@ -62,6 +62,13 @@ demo-flywheel: install
 	$(BIN)/datamill report catalog://flywheel-sft@1 --compare catalog://flywheel-sft@0 --catalog $(FLY)/catalog \
 		--html $(FLY)/report.html --no-embeddings
 	@echo "open $(FLY)/report.html; the annotation app: datamill annotate serve --db sqlite:///$(FLY)/annotate.db"
+
+# the default web-quality classifier (GPT-3's recipe) and an English KenLM model, trained from
+# the shared data into build/models/ (the recipes dclm-classifier, ccnet-perplexity and
+# nemotron-cc-buckets name these paths); no model file is committed
+quality-models: install
+	$(BIN)/python scripts/train_web_quality.py --shared $(SHARED) --output build/models/web-quality.ftz
+	$(BIN)/datamill lm train --input $(SHARED)/langid/lingua/sentences/en.txt --output build/models/lm-en.bin --language en
 
 test: install
 	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q

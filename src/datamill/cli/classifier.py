@@ -40,9 +40,11 @@ def _label_options(fn):
 @click.option("--limit", default=None, type=int, help="At most this many texts per side (sources).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--no-quantize", is_flag=True, help="Keep the full fastText model (larger file).")
+@click.option("--threads", default=2, show_default=True,
+              help="fastText threads (1 makes training repeatable to the bit; more is faster).")
 @friendly_errors
 def train_cmd(positive, negative, labels, text_field, label_field, label_kind, positive_label, output, backend,
-              head, valid_fraction, epoch, limit, seed, no_quantize):
+              head, valid_fraction, epoch, limit, seed, no_quantize, threads):
     """Train a classifier; print held-out precision/recall/F1/AUC (Spearman for graded labels).
 
     Python twin: `datamill.models.classifier.train(OUTPUT, positive=[...], negative=[...])`.
@@ -53,7 +55,7 @@ def train_cmd(positive, negative, labels, text_field, label_field, label_kind, p
     _, card = train(output, positive=positive, negative=negative, labels=labels, text_field=text_field,
                     label_field=label_field, label_kind=label_kind, positive_label=positive_label, limit=limit,
                     backend=backend, head=head, valid_fraction=valid_fraction, epoch=epoch, seed=seed,
-                    quantize=not no_quantize)
+                    quantize=not no_quantize, threads=threads)
     t = card["training"]
     click.echo(f"trained {card['backend']} {card['label_kind']} classifier on {t['train_rows']} rows "
                f"(held out {t['heldout_rows']}); classes {t['class_counts']}")

@@ -106,8 +106,11 @@ def train_lm(sources: Sequence[str], output: str, *, order: int = 5, text_field:
     n_lines = n_tokens = 0
     with tempfile.TemporaryDirectory(prefix="datamill-lm-", dir=parent) as tmp:
         corpus = os.path.join(tmp, "corpus.txt")
+        from tqdm import tqdm
+
         with open(corpus, "w", encoding="utf-8") as fh:
-            for doc in train_docs:
+            for doc in tqdm(train_docs, desc="normalising", unit="doc", disable=len(train_docs) < 5000,
+                            leave=False):
                 for line in document_lines(doc, language):
                     fh.write(line + "\n")
                     n_lines += 1
