@@ -106,7 +106,8 @@ def test_two_steps_keep_their_own_tags(tmp_path):
     assert rows["en"]["decontaminate"]["contaminated"] and not rows["en"]["decontaminate#2"]["contaminated"]
     assert rows["zh"]["decontaminate#2"]["matches"][0]["benchmark"] == "b2"
     assert not rows["clean"]["decontaminate"]["contaminated"]
-    assert (out / "contamination_report.json").exists() and (out / "contamination_report-decontaminate2.json").exists()
+    reports = out / ".datamill" / "reports"
+    assert (reports / "contamination_report.json").exists() and (reports / "contamination_report-decontaminate2.json").exists()
 
 
 def test_recipe_relative_paths_and_check(tmp_path, monkeypatch):

@@ -290,7 +290,7 @@ def test_post_length_counts_width_and_keeps_short_chinese_prompts():
     out, stats, _ = run(step, recs)
     assert [r["id"] for r in out] == ["r", "thanks", "r"]
     assert dict(stats.dropped) == {"prompt_too_short": 1}
-    assert out[0]["signals"]["prompt_chars"] == 8           # 4 Han characters, 2 units each
+    assert out[0]["signals"]["post_length"]["prompt_chars"] == 8           # 4 Han characters, 2 units each
     old = PostLength(min_prompt_chars=5, min_response_chars=2, units="chars", min_prompt_scope="last_user",
                      allow_short_answers=False)
     out, stats, _ = run(old, recs[:3])
@@ -312,8 +312,8 @@ def test_post_length_keeps_right_short_answers():
     out, stats, _ = run(PostLength(min_response_chars=4), recs)
     kept = {r["messages"][-1]["content"] if r["kind"] == "sft" else r["chosen"][0]["content"]: r for r in out}
     assert set(kept) == {"3", "-1", "否", "D", "正义。", "Yes", "疫", "是"}
-    assert kept["D"]["signals"]["short_answer"] == "choice"
-    assert kept["3"]["signals"]["short_answer"] == "number"
+    assert kept["D"]["signals"]["post_length"]["short_answer"] == "choice"
+    assert kept["3"]["signals"]["post_length"]["short_answer"] == "number"
     assert dict(stats.dropped) == {"response_too_short": 2}
     out, stats, _ = run(PostLength(min_response_chars=4, allow_short_answers=False), recs)
     assert [r["messages"][-1]["content"] for r in out] == ["正义。"]   # 6 width units: long enough
@@ -323,7 +323,7 @@ def test_post_length_classification_flag_from_seed_tasks():
     rec = qa("Classify the sentiment of the sentence.\nI loved it", "Pos")
     rec["metadata"] = {"extra": {"is_classification": True}}
     out, stats, _ = run(PostLength(min_response_chars=5), [rec])
-    assert len(out) == 1 and out[0]["signals"]["short_answer"] in ("classification", "label")
+    assert len(out) == 1 and out[0]["signals"]["post_length"]["short_answer"] in ("classification", "label")
 
 
 def test_post_language_skips_code_tables_and_nbsp(language_step):
@@ -339,10 +339,10 @@ def test_post_language_skips_code_tables_and_nbsp(language_step):
                 "a city on the Seine known for its museums.")]
     out, stats, _ = run(language_step, recs)
     assert len(out) == 5, dict(stats.dropped)
-    assert recs[0]["signals"]["response_language"] == "und"      # all code: not judged
-    assert recs[2]["signals"]["response_language"] in ("zh", "wuu")
-    assert recs[2]["signals"]["response_language_score"] > 0.5
-    assert recs[3]["signals"]["response_language"] == "und"      # all table: not judged
+    assert recs[0]["signals"]["post_language"]["response_language"] == "und"      # all code: not judged
+    assert recs[2]["signals"]["post_language"]["response_language"] in ("zh", "wuu")
+    assert recs[2]["signals"]["post_language"]["response_language_score"] > 0.5
+    assert recs[3]["signals"]["post_language"]["response_language"] == "und"      # all table: not judged
 
 
 def test_repetition_requested_and_ascii_tables_kept():
@@ -362,4 +362,4 @@ def test_post_length_drop_details_name_the_deciding_side():
     rec = pair("Write a short story about the sea.", "Once upon a time the sea was calm and blue.", "n")
     out, stats, ctx = run(PostLength(min_response_chars=4), [rec])
     assert dict(stats.dropped) == {"response_too_short": 1}
-    assert rec["signals"]["response_chars"] == 1 and rec["signals"]["response_field"].startswith("rejected")
+    assert rec["signals"]["post_length"]["response_chars"] == 1 and rec["signals"]["post_length"]["response_field"].startswith("rejected")

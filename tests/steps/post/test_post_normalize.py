@@ -35,8 +35,8 @@ def test_step_normalises_every_side_and_counts():
     assert out[0]["rejected"][0]["content"] == "不知道"
     assert out[1]["messages"][0]["content"] == "Hi there"
     assert out[1]["messages"][1]["content"] == "Hello!"
-    assert out[0]["signals"]["normalized"]["leading_blank_lines"] == 1
-    assert out[1]["signals"]["normalized"]["nbsp"] == 1
+    assert out[0]["signals"]["post_normalize"]["normalized"]["leading_blank_lines"] == 1
+    assert out[1]["signals"]["post_normalize"]["normalized"]["nbsp"] == 1
     clean = sft("c", [message("user", "Q"), message("assistant", "A.")])
     assert "signals" not in step.run_batch([clean], stats, ctx)[0]
 
