@@ -96,7 +96,7 @@ def check(recipe):
     from datamill.core.recipe import load_recipe, preflight
 
     parsed = load_recipe(recipe)
-    preflight(parsed.steps)  # every file a step needs is resolved now, not at its turn in a run
+    preflight(parsed.steps, recipe)  # every file a step needs is resolved now, not at its turn in a run
     click.echo(f"{recipe}: OK, {len(parsed.steps)} steps")
     for step in parsed.steps:
         click.echo(f"  {step.label:<22} {step.kind:<10} {step.params}")

@@ -58,13 +58,15 @@ class Pipeline:
         from datamill.core.recipe import load_recipe
 
         recipe = load_recipe(path, overrides)
-        return cls(recipe.steps, name=recipe.name,
+        pipeline = cls(recipe.steps, name=recipe.name,
                    output_format=recipe.output.get("format", "jsonl"),
                    compression=recipe.output.get("compression", "gz"),
                    input_format=recipe.input.get("format"),
                    text_field=recipe.input.get("text_field", "text"),
                    id_field=recipe.input.get("id_field", "id"),
                    records=recipe.input.get("records"))
+        pipeline.recipe_path = path  # named in errors found before the run starts
+        return pipeline
 
     def plan(self, inputs: Sequence[str], output: str, *, keep_dropped: bool = False,
              batch_size: int = 256, split_bytes: int | None = DEFAULT_SPLIT_BYTES):
@@ -87,7 +89,7 @@ class Pipeline:
             inputs = [inputs]
         from datamill.core.recipe import preflight
 
-        preflight(self.steps)  # a missing model or benchmark file fails now, not mid-run
+        preflight(self.steps, getattr(self, "recipe_path", None))  # a missing model or benchmark file fails now, not mid-run
         return RUNNERS.get("pipeline").run_pipeline(
             self, inputs, output, workers=workers, executor=executor, keep_dropped=keep_dropped,
             overwrite=overwrite, progress=progress, batch_size=batch_size, address=address,

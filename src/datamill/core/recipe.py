@@ -330,16 +330,16 @@ def _relative_to_recipe(value: Any, recipe_path: str) -> Any:
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(recipe_path)), value))
 
 
-def preflight(steps) -> None:
+def preflight(steps, path: str | None = None) -> None:
     """Every step's :meth:`~datamill.core.step.Step.preflight`; a failure becomes a
-    :class:`RecipeError` naming the step."""
+    :class:`RecipeError` naming the step (and the recipe file, when given)."""
     for step in steps:
         try:
             step.preflight()
         except RecipeError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported with the step's label
-            raise RecipeError(f"step {step.label!r} cannot run: {exc}") from None
+            raise RecipeError(f"step {step.label!r} cannot run: {exc}", path) from None
 
 
 def _type_name(hint: Any) -> str:
