@@ -17,7 +17,8 @@ _SKIP_REASON = "real data: ../shared/data not found (set DATAMILL_SHARED_DATA)"
 
 def shared_data_dir() -> Path:
     env = os.environ.get("DATAMILL_SHARED_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data")
+    # absolute: `make test` passes ../shared/data, and some tests change the working folder
+    return Path(env).resolve() if env else (REPO.parent / "shared" / "data")
 
 
 def _data_required() -> bool:
