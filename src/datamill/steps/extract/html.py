@@ -126,6 +126,10 @@ class ExtractHTML(Transform):
             self._skip = skip
             self._extract = self._extract_datamill
 
+    def prefork(self) -> None:
+        """Import the extractor in the parent before workers are forked."""
+        self.ensure_setup()
+
     # --- backends: html str → (text, title) --------------------------------------------------
     def _title(self, tree) -> str | None:
         if not self.keep_title:

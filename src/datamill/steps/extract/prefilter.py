@@ -99,6 +99,10 @@ class HTMLLanguagePrefilter(Filter):
             raise ValueError(f"html_language_prefilter: no label {unknown} in lid.176; labels "
                              "are ISO 639-1 codes where one exists (see docs/langid.md)")
 
+    def prefork(self) -> None:
+        """Load lid.176 in the parent before workers are forked."""
+        self.ensure_setup()
+
     def cheap_text(self, record: dict[str, Any]) -> str:
         """The page's plain text without main-content detection ('' when there is none)."""
         raw = record.get("text")

@@ -58,6 +58,11 @@ class LanguageID(Filter):
                 self.rules.check_labels(self.tagger.labels,
                                         "lid.176" + (" or py3langid" if self.second_opinion else ""))
 
+    def prefork(self) -> None:
+        """Load the models in the parent before workers are forked (see ``LanguageTagger``)."""
+        self.ensure_setup()
+        self.tagger.prefork()
+
     # --- identification (also used by post_language) -------------------------------------
     def identify(self, texts: list[str]) -> list[tuple[str, float]]:
         """(language, score) for each text."""
