@@ -16,6 +16,10 @@ The parsed tree is handed to ``extract_html`` (:mod:`datamill.steps.extract.pars
 that goes on is parsed once. Measured on the 1,255 real pages of the shared data (see
 docs/extraction.md "Language pre-filter"): with the defaults, no page kept by the full pipeline
 is lost for English, German, French, Spanish, Chinese or Japanese as the kept language.
+
+It pays off before an expensive extractor (``trafilatura``: 1.74x less CPU end to end, same
+output) but not before Resiliparse, whose main-content extraction costs about what the cheap
+pass does (13 % more CPU); ``recipes/fineweb.yaml`` does not use it.
 """
 
 from __future__ import annotations
