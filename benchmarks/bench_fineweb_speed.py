@@ -321,6 +321,13 @@ def main() -> None:
         if one["rc"] == 0 and many["rc"] == 0:
             print(f"datamill 1 -> {workers} workers: {one['wall_s'] / many['wall_s']:.2f}x "
                   f"({one['wall_s']:.1f} s -> {many['wall_s']:.1f} s; target 1.85x for 2)")
+            c1, cn = one["memory"].get("tree_cpu_s"), many["memory"].get("tree_cpu_s")
+            if c1 and cn:
+                # wall time on a shared machine depends on the others' load; the CPU seconds
+                # show what the extra workers cost by themselves (loads, imports, pool)
+                print(f"  CPU seconds, process tree: {c1:.1f} s with 1 worker, {cn:.1f} s with "
+                      f"{workers} ({cn / c1 - 1:+.0%}); 1-worker CPU / {workers}-worker wall = "
+                      f"{c1 / many['wall_s']:.2f}x")
     for mode in modes:
         by = {r["tool"]: r for r in results if r["mode"] == mode}
         a, d = by.get("datatrove"), by.get("datamill")
