@@ -77,10 +77,11 @@ test-all: install
 	DATAMILL_SHARED_DATA=$(SHARED) $(BIN)/python -m pytest -q -m ''
 
 # The anchors (datatrove...) live in their own environment: their pins must not touch ours.
-.venv-anchors/.installed:
+.venv-anchors/.installed: | $(STAMP)
 	$(PYTHON) -m venv .venv-anchors
 	.venv-anchors/bin/python -m pip install -q --upgrade pip
-	.venv-anchors/bin/python -m pip install -q 'datatrove[processing,io]' spacy lxml_html_clean aiohttp psutil
+	.venv-anchors/bin/python -m pip install -q 'datatrove[processing,io]' spacy lxml_html_clean aiohttp psutil \
+	  "resiliparse==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("resiliparse"))')"
 	touch .venv-anchors/.installed
 
 anchors: .venv-anchors/.installed

@@ -195,6 +195,39 @@ def _stats_summary(stats_path: str) -> tuple[list[dict], dict]:
     return steps, extra
 
 
+def resiliparse_extractor(main_content: bool, timeout: float):
+    """datatrove's ``Resiliparse`` extractor; datatrove 0.10.1 (the newest on PyPI) has none
+    yet, so this builds the same one on its ``BaseExtractor`` (same sandbox process and
+    timeout): resiliparse's ``extract_plain_text`` with the arguments datatrove's main branch
+    passes by default (formatting and list bullets kept; alt texts, links, form fields and
+    noscript left out; comments kept). Needs ``resiliparse`` in the anchor environment
+    (``make anchors`` installs the version datamill uses)."""
+    try:
+        from datatrove.pipeline.extractors import Resiliparse
+
+        return Resiliparse(main_content=main_content, timeout=timeout)
+    except ImportError:
+        pass
+    from datatrove.pipeline.extractors.base import BaseExtractor
+
+    class Resiliparse(BaseExtractor):
+        name = "⛏ Resiliparse"
+        _requires_dependencies = ["resiliparse"]
+
+        def __init__(self, main_content: bool = True, timeout: float = 0.1):
+            super().__init__(timeout)
+            self.main_content = main_content
+
+        def extract(self, text: str) -> str:
+            from resiliparse.extract.html2text import extract_plain_text
+
+            return extract_plain_text(text, preserve_formatting=True, main_content=self.main_content,
+                                      list_bullets=True, alt_texts=False, links=False,
+                                      form_fields=False, noscript=False, comments=True)
+
+    return Resiliparse(main_content=main_content, timeout=timeout)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", help="folder of *.warc.gz (end-to-end mode)")
@@ -230,9 +263,7 @@ def main() -> None:
             sys.exit(f"no *.warc.gz under {args.input}")
         reader = WarcReader(os.path.abspath(args.input), glob_pattern="*.warc.gz")
         if args.extractor == "resiliparse":
-            from datatrove.pipeline.extractors import Resiliparse
-
-            extractor = Resiliparse(main_content=True, timeout=max(args.timeout, 0.1))
+            extractor = resiliparse_extractor(main_content=True, timeout=max(args.timeout, 0.1))
         else:
             from datatrove.pipeline.extractors import Trafilatura
 

@@ -11,7 +11,10 @@ Scheduling follows what the steps declare (:class:`datamill.core.step.Resources`
   GPU the stage runs on CPU workers, with a warning (as the Ray executor does);
 * ``batch_size``: steps see batches of at most their declared size (:func:`tasks.run_step`).
 
-CPU stages run in forked workers (cheap to start; the plan is inherited, not pickled).
+CPU stages run in forked workers (cheap to start; the plan is inherited, not pickled). Before
+the first fork, steps that say so (a ``prefork()`` method) load their read-only models in the
+parent (:func:`prefork`), so the workers share those pages copy-on-write instead of each
+loading and holding its own copy.
 """
 
 from __future__ import annotations
@@ -57,6 +60,29 @@ def _bump(n: int) -> None:
 def _run_in_worker(stage: PlanStage, index: int) -> dict:
     assert _PLAN is not None, "worker started without a plan"
     return tasks.run_task(_PLAN, stage, index, progress=_bump)
+
+
+def prefork(plan: RunPlan) -> list[str]:
+    """Let CPU steps load what they read only (models, tables) here, before workers are forked.
+
+    A step opts in with a ``prefork()`` method (usually: ``ensure_setup()`` plus models it would
+    otherwise load lazily in each worker). GPU steps never do: they run in spawned workers and
+    CUDA must not be touched before a fork. A ``prefork`` that fails is logged and skipped: the
+    worker then sets the step up itself and reports any real error with its task.
+    Returns the labels of the steps that were prepared."""
+    done = []
+    for step in plan.steps:
+        hook = getattr(step, "prefork", None)
+        if hook is None or getattr(step, "resources", None) is None or step.resources.gpus > 0:
+            continue
+        try:
+            hook()
+        except Exception as exc:  # noqa: BLE001 - the worker repeats it and reports it
+            log.warning("prefork of %s failed (%s: %s); each worker loads it instead",
+                        step.label, type(exc).__name__, exc)
+            continue
+        done.append(step.label)
+    return done
 
 
 def visible_gpus() -> list[str]:
@@ -111,6 +137,8 @@ class LocalExecutor:
         #: per stage: how many tasks ran at once at most and in which kind of process
         self.schedule: dict[str, dict[str, Any]] = {}
         self._seen: dict[int, int] = {}
+        #: labels of the steps set up in this process before workers were forked
+        self.preforked: list[str] = []
 
     def plan_stage(self, plan: RunPlan, stage: PlanStage) -> dict[str, Any]:
         """How a stage runs: ``parallel`` tasks at once, ``context`` fork or spawn, and the
@@ -186,6 +214,8 @@ class LocalExecutor:
             else:
                 size = self.workers
                 initargs = (counter, plan)
+                if how["context"] == "fork":
+                    self.preforked = prefork(plan)
             pools[key] = (ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_init_worker,
                                               initargs=initargs), counter)
         return pools[key]

@@ -7,6 +7,7 @@ import importlib
 
 STEP_MODULES = [
     "datamill.steps.extract.html",
+    "datamill.steps.extract.prefilter",
     "datamill.steps.langid.fasttext_lid",
     "datamill.steps.quality.gopher",
     "datamill.steps.quality.gopher_repetition",

@@ -194,3 +194,18 @@ def test_model_resolution_order(tmp_path, monkeypatch):
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"x")
     assert lid_model.resolve_model_path(None, download=False) == cached
+
+
+def test_setup_with_lid176_languages_does_not_load_py3langid():
+    """Checking a keep-list of lid.176 labels needs no second model (0.7 s a worker)."""
+    import subprocess
+    import sys
+
+    code = ("from datamill.steps.langid.fasttext_lid import LanguageID\n"
+            "from datamill.steps.langid import second_opinion\n"
+            "s = LanguageID(languages=['en', 'zh']); s.ensure_setup()\n"
+            "assert not second_opinion.loaded()\n"
+            "s.identify(['the quick brown fox jumps over the lazy dog', '今天天气很好，我们去公园散步吧。'])\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -25,6 +25,7 @@ from typing import Callable, Literal
 
 from datamill.core.record import Record
 from datamill.core.step import Resources, Transform, register
+from datamill.steps.extract import parsed
 from datamill.steps.extract.boilerplate import clean_lines
 
 Backend = Literal["resiliparse", "trafilatura", "datamill"]
@@ -125,6 +126,10 @@ class ExtractHTML(Transform):
             self._skip = skip
             self._extract = self._extract_datamill
 
+    def prefork(self) -> None:
+        """Import the extractor in the parent before workers are forked."""
+        self.ensure_setup()
+
     # --- backends: html str → (text, title) --------------------------------------------------
     def _title(self, tree) -> str | None:
         if not self.keep_title:
@@ -132,15 +137,20 @@ class ExtractHTML(Transform):
         title = tree.title
         return (title.strip() or None) if title else None
 
+    def _tree(self, html: str):
+        # the tree html_language_prefilter already made of this page, if any
+        tree = parsed.take(html)
+        return tree if tree is not None else self._parse(html)
+
     def _extract_resiliparse(self, html: str) -> tuple[str, str | None]:
-        tree = self._parse(html)
+        tree = self._tree(html)
         text = self._html2text(tree, main_content=True, preserve_formatting=True,
                                comments=self.include_comments,
                                skip_elements=None if self.include_tables else ["table"])
         return text, self._title(tree)
 
     def _extract_datamill(self, html: str) -> tuple[str, str | None]:
-        tree = self._parse(html)
+        tree = self._tree(html)
         text = self._html2text(tree, main_content=True, preserve_formatting=True,
                                comments=self.include_comments, post_meta=False,
                                alt_texts=False, skip_elements=self._skip)
@@ -156,7 +166,7 @@ class ExtractHTML(Transform):
                                  include_tables=self.include_tables,
                                  include_images=False, deduplicate=False,
                                  with_metadata=False, output_format="txt")
-        title = self._title(self._parse(html)) if self.keep_title else None
+        title = self._title(self._tree(html)) if self.keep_title else None
         return text or "", title
 
     # --- the step ----------------------------------------------------------------------------

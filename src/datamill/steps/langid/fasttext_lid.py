@@ -50,9 +50,18 @@ class LanguageID(Filter):
 
     def setup(self) -> None:
         self.tagger.ensure_setup()
-        if self.languages is not None:  # (the label list loads py3langid: only when needed)
-            self.rules.check_labels(self.tagger.labels,
-                                    "lid.176" + (" or py3langid" if self.second_opinion else ""))
+        if self.languages is not None:
+            # lid.176's labels first: py3langid's label list loads its model (0.7 s a worker),
+            # which most runs never need otherwise (it only votes on unsure texts)
+            lid_labels = frozenset(self.tagger._identifier.model.labels) | {UNDETERMINED}
+            if not self.languages <= lid_labels:
+                self.rules.check_labels(self.tagger.labels,
+                                        "lid.176" + (" or py3langid" if self.second_opinion else ""))
+
+    def prefork(self) -> None:
+        """Load the models in the parent before workers are forked (see ``LanguageTagger``)."""
+        self.ensure_setup()
+        self.tagger.prefork()
 
     # --- identification (also used by post_language) -------------------------------------
     def identify(self, texts: list[str]) -> list[tuple[str, float]]:

@@ -84,6 +84,15 @@ class LanguageTagger(Tagger):
             vote_below=self.second_opinion_below, vote_weight=self.second_opinion_weight,
             normalize=self.normalize_whitespace)
 
+    def prefork(self) -> None:
+        """Before workers are forked (``datamill.exec.local.prefork``): load lid.176 and, when
+        it may vote, py3langid here once, so forked workers share them (copy-on-write)."""
+        self.ensure_setup()
+        if self.second_opinion:
+            from datamill.steps.langid import second_opinion
+
+            second_opinion.labels()
+
     @property
     def labels(self) -> frozenset[str]:
         """Every label this tagger can give."""
