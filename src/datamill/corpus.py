@@ -34,7 +34,7 @@ from typing import Callable
 
 from datamill.io.warc_write import WarcWriter, stable_record_id
 
-__all__ = ["build_corpus", "collect_pages", "default_shared_dir", "repeat_url"]
+__all__ = ["build_corpus", "collect_pages", "default_shared_dir", "repeat_url", "require_shared_dir"]
 
 _BASE_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
@@ -44,6 +44,19 @@ def default_shared_dir() -> str:
     """``$DATAMILL_SHARED_DATA``, or ``""`` when it is not set: the data folder is always passed
     in (``--shared PATH`` or the environment); the package never guesses a path beside itself."""
     return os.environ.get("DATAMILL_SHARED_DATA", "")
+
+
+def require_shared_dir(given: str | None) -> str:
+    """``given``, else ``$DATAMILL_SHARED_DATA``; a clear error when neither names a folder
+    (the commands that build demo data from the shared folder all check it this way)."""
+    from datamill.core.errors import DatamillError
+
+    shared = given or default_shared_dir()
+    if not shared:
+        raise DatamillError("no shared data folder: pass --shared PATH or set DATAMILL_SHARED_DATA")
+    if not os.path.isdir(shared):
+        raise DatamillError(f"shared data folder {shared!r} not found (pass --shared PATH)")
+    return shared
 
 
 def repeat_url(url: str, r: int) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from datamill.cli.root import main
@@ -60,7 +58,7 @@ def ingest_cmd(logs, output, recipe, annotate, annotate_db, review_rounds, quali
 
 
 @flywheel.command("simulate")
-@click.option("--shared", default=None, help="The shared data folder (default ../shared/data or $DATAMILL_SHARED_DATA).")
+@click.option("--shared", default=None, help="The shared data folder (default: $DATAMILL_SHARED_DATA).")
 @click.option("--output", "-o", required=True, help="Folder for the SIMULATED log file.")
 @click.option("--round", "round_no", default=1, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--per-source", default=60, show_default=True, type=click.IntRange(1, 100_000),
@@ -69,12 +67,10 @@ def ingest_cmd(logs, output, recipe, annotate, annotate_db, review_rounds, quali
 def simulate_cmd(shared, output, round_no, per_source):
     """Write a clearly labelled SIMULATED chat log (with feedback) from public SFT and preference
     data, for the demo. Python twin: `datamill.flywheel.simulate.simulate_logs(SHARED, OUTPUT)`."""
-    from datamill.corpus import default_shared_dir
+    from datamill.corpus import require_shared_dir
     from datamill.flywheel.simulate import simulate_logs
 
-    shared = shared or default_shared_dir()
-    if not os.path.isdir(shared):
-        raise DatamillError(f"shared data folder {shared!r} not found (pass --shared PATH)")
+    shared = require_shared_dir(shared)
     r = simulate_logs(shared, output, round_no=round_no, per_source=per_source)
     click.echo(f"wrote SIMULATED log {r['path']}: {r['events']:,} events in {r['conversations']:,} conversations "
                f"(+{r['bad_lines']} deliberately broken lines)")

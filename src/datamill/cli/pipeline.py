@@ -160,13 +160,9 @@ def corpus_build(shared, output, files, repeat):
 
     Python twin: `datamill.corpus.build_corpus(shared, output, files=, repeat=)`.
     """
-    from datamill.corpus import build_corpus, default_shared_dir
+    from datamill.corpus import build_corpus, require_shared_dir
 
-    shared = shared or default_shared_dir()
-    if not shared:
-        raise DatamillError("no shared data folder: pass --shared PATH or set DATAMILL_SHARED_DATA")
-    if not os.path.isdir(shared):
-        raise DatamillError(f"shared data folder {shared!r} not found (pass --shared PATH)")
+    shared = require_shared_dir(shared)
     result = build_corpus(shared, output, files=files, repeat=repeat)
     click.echo(f"wrote {result.get('pages', '?')} pages into {result.get('files', files)} WARC files under {output}")
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from datamill.core.errors import DatamillError
 from datamill.core.record import Batch, Record
-from datamill.core.step import Resources, Step, StepContext
+from datamill.core.step import Resources, Step, StepContext, StepDefinitionError
 from datamill.core.stats import StepStats
 from datamill.llm.client import LLMClient, reply_text
 from datamill.llm.config import LLMConfig
@@ -86,7 +86,7 @@ class FanOut(Step):
     kind = "transform"
 
     def process(self, record: Record) -> list[Record] | str:
-        raise NotImplementedError
+        raise StepDefinitionError(f"{type(self).__name__} must define process()")
 
     def note(self, key: str, n: int = 1) -> None:
         lock = self.__dict__.setdefault("_note_lock", threading.Lock())
@@ -98,6 +98,8 @@ class FanOut(Step):
         for record in batch:
             try:
                 out.append(self.process(record))
+            except StepDefinitionError:  # a bug in the step, not a bad record: stop the task
+                raise
             except Exception as exc:  # noqa: BLE001 - handled per record below
                 out.append(exc)
         return out
