@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from datamill.core.compose import Chain
 from datamill.core.step import Resources, register
 from datamill.steps.quality.language_rules import UNSEGMENTED_LANGUAGES, is_cjk
-from datamill.steps.quality.rule_filter import RuleSignals, SignalRules, over, under
+from datamill.steps.quality.rule_filter import RuleChain, RuleSignals, SignalRules, over, under
 from datamill.text.words import TERMINAL_PUNCTUATION, words
 
 
@@ -102,7 +101,7 @@ class FineWebQualityRules(SignalRules):
 
 
 @register("fineweb_quality")
-class FineWebQuality(Chain):
+class FineWebQuality(RuleChain):
     """FineWeb's rules: ``fineweb_quality_signals`` then ``fineweb_quality_rules``. Drops a
     document (blank lines ignored) when
 
@@ -139,8 +138,3 @@ class FineWebQuality(Chain):
             new_line_ratio=new_line_ratio, default_language=default_language, signals_from=None)
         self.parts = [self.tagger, self.rules]
 
-    def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
-        sig = self.tagger.measure(text, lang)
-        if stats is not None:
-            stats.update(sig)
-        return self.rules.decide(sig, lang)

@@ -18,10 +18,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from datamill.core.compose import Chain
 from datamill.core.step import Resources, register
 from datamill.steps.quality.language_rules import BULLETS, SHORT_WORD_LANGUAGES, STOP_WORDS, UNSEGMENTED_LANGUAGES
-from datamill.steps.quality.rule_filter import RuleSignals, SignalRules, over, under
+from datamill.steps.quality.rule_filter import RuleChain, RuleSignals, SignalRules, over, under
 from datamill.text.words import PUNCTUATION, words
 
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
@@ -155,7 +154,7 @@ class GopherQualityRules(SignalRules):
 
 
 @register("gopher_quality")
-class GopherQuality(Chain):
+class GopherQuality(RuleChain):
     """Gopher's quality rules: ``gopher_quality_signals`` then ``gopher_quality_rules``. A
     document is dropped when
 
@@ -202,18 +201,7 @@ class GopherQuality(Chain):
             default_language=default_language, signals_from=None)
         self.parts = [self.tagger, self.rules]
 
-    def __getattr__(self, name: str):  # thresholds read as attributes of the composed step
-        rules = self.__dict__.get("rules")
-        if rules is not None and name in rules.__dict__:
-            return rules.__dict__[name]
-        raise AttributeError(name)
 
-    def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
-        """Decide on ``text`` in ``lang`` directly; ``stats`` receives every statistic."""
-        sig = self.tagger.measure(text, lang)
-        if stats is not None:
-            stats.update(sig)
-        return self.rules.decide(sig, lang)
 
 
 # the repetition rules live in their own module; imported here for older imports

@@ -12,9 +12,8 @@ import re
 from collections import Counter
 from typing import Any
 
-from datamill.core.compose import Chain
 from datamill.core.step import Resources, register
-from datamill.steps.quality.rule_filter import RuleSignals, SignalRules, over
+from datamill.steps.quality.rule_filter import RuleChain, RuleSignals, SignalRules, over
 from datamill.text.words import words
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
@@ -207,7 +206,7 @@ class GopherRepetitionRules(SignalRules):
 
 
 @register("gopher_repetition")
-class GopherRepetition(Chain):
+class GopherRepetition(RuleChain):
     """Gopher's repetition rules (table A1): ``gopher_repetition_signals`` then
     ``gopher_repetition_rules``. Drops a document whose
 
@@ -247,14 +246,4 @@ class GopherRepetition(Chain):
                                               default_language=default_language)
         self.parts = [self.tagger, self.rules]
 
-    def __getattr__(self, name: str):
-        rules = self.__dict__.get("rules")
-        if rules is not None and name in rules.__dict__:
-            return rules.__dict__[name]
-        raise AttributeError(name)
 
-    def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
-        sig = self.tagger.measure(text, lang)
-        if stats is not None:
-            stats.update(sig)
-        return self.rules.decide(sig, lang)

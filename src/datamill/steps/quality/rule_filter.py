@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from datamill.core.compose import Chain
 from datamill.core.record import Record
 from datamill.core.step import Filter, StepDefinitionError, Tagger
 from datamill.steps.quality.language_rules import is_cjk, record_language
@@ -78,3 +79,21 @@ def over(value: float | None, limit: float | None) -> bool:
 
 def under(value: float | None, limit: float | None) -> bool:
     return value is not None and limit is not None and value < limit
+
+
+class RuleChain(Chain):
+    """A rule set's composed step (``tagger`` measures, ``rules`` decide): the thresholds read
+    as attributes of the composed step, and :meth:`check` decides on one text directly."""
+
+    def __getattr__(self, name: str):  # thresholds read as attributes of the composed step
+        rules = self.__dict__.get("rules")
+        if rules is not None and name in rules.__dict__:
+            return rules.__dict__[name]
+        raise AttributeError(name)
+
+    def check(self, text: str, lang: str, stats: dict[str, Any] | None = None) -> str | None:
+        """Decide on ``text`` in ``lang`` directly; ``stats`` receives every statistic."""
+        sig = self.tagger.measure(text, lang)
+        if stats is not None:
+            stats.update(sig)
+        return self.rules.decide(sig, lang)
