@@ -23,7 +23,20 @@ def _record_formats() -> None:
         _registry.RECORD_FORMATS.register(fmt, fmt, replace=True)
 
 
-STEPS.add_loader("datamill.steps")
+def _steps() -> None:
+    from datamill import steps
+
+    steps.load_all()
+
+
+def _step_index() -> dict[str, str]:
+    from datamill import steps
+
+    return steps.index()
+
+
+STEPS.add_loader(_steps)
+STEPS.add_index(_step_index)
 _registry.EXECUTORS.add_loader("datamill.exec")
 _registry.RUNNERS.add_loader("datamill.exec")
 _registry.OUTPUT_FORMATS.add_loader(_output_formats)

@@ -96,7 +96,8 @@ def _apply_override(params: dict[str, Any], dotted: list[str], value: Any) -> No
 
 
 def parse_recipe(text: str, path: str | None = None, overrides: dict[str, Any] | None = None) -> Recipe:
-    load_steps_registry()
+    # step names resolve one at a time (``STEPS.get``): a recipe imports the modules of its
+    # own steps only; an unknown name loads them all for the error's suggestions
     overrides = dict(overrides or {})
     try:
         root = yaml.compose(text)

@@ -8,6 +8,9 @@ user's package) *register themselves* here. A registry is filled three ways:
 * ``REG.add_loader("some.module")`` names a module to import on the first lookup that misses
   (the package façade, ``datamill/__init__.py``, adds the built-in ones, so ``import datamill``
   stays cheap and core imports nothing above it);
+* ``REG.add_index(provider)`` names a callable returning ``{name: module}`` for names whose
+  module can be imported alone (a recipe that names three steps imports three modules, not
+  every provider: the serial start of a run);
 * installed packages declare entry points in the group ``datamill.<kind>``
   (``[project.entry-points."datamill.steps"] min_length = "mysteps:MinLength"``), loaded on
   the first lookup that misses.
@@ -40,6 +43,8 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = items if items is not None else {}
         self._loaders: list[str | Callable[[], Any]] = []
         self._loaded = 0
+        self._index_providers: list[Callable[[], dict[str, str]]] = []
+        self._index: dict[str, str] | None = None
         self._entry_points_loaded = False
         self._lock = threading.RLock()
 
@@ -63,6 +68,24 @@ class Registry(Generic[T]):
             if loader not in self._loaders:
                 self._loaders.append(loader)
 
+    def add_index(self, provider: Callable[[], dict[str, str]]) -> None:
+        """A callable returning ``{name: module}``: a lookup of one of those names imports that
+        module only (it must register the name) instead of running every loader."""
+        with self._lock:
+            self._index_providers.append(provider)
+            self._index = None
+
+    def _from_index(self, name: str) -> None:
+        with self._lock:
+            if self._index is None:
+                index: dict[str, str] = {}
+                for provider in self._index_providers:
+                    index.update(provider())
+                self._index = index
+            module = self._index.get(name)
+        if module is not None:
+            importlib.import_module(module)
+
     def load(self) -> None:
         """Run the loaders not run yet, then the entry points (once)."""
         with self._lock:
@@ -84,6 +107,8 @@ class Registry(Generic[T]):
 
     # --- lookup --------------------------------------------------------------------------
     def get(self, name: str) -> T:
+        if name not in self._items and self._index_providers:
+            self._from_index(name)
         if name not in self._items:
             self.load()
         try:

@@ -1,9 +1,12 @@
-"""Built-in steps, one concern a folder. Importing this package registers them all.
+"""Built-in steps, one concern a folder. :func:`load_all` registers them all; :func:`index`
+says which module registers which name without importing any, so a run imports only the
+modules of the steps its recipe names (``datamill/__init__.py`` hands both to the registry).
 
 Step modules import their heavy libraries inside ``setup()``, so importing them is cheap.
 """
 
 import importlib
+import re
 
 STEP_MODULES = [
     "datamill.steps.extract.html",
@@ -49,5 +52,35 @@ STEP_MODULES = [
     "datamill.steps.post.select",
 ]
 
-for _module in STEP_MODULES:
-    importlib.import_module(_module)
+#: ``@register("name")`` / ``register("name")`` in a step module's source
+_REGISTER = re.compile(r"""\bregister\(\s*["']([^"']+)["']\s*\)""")
+
+
+def load_all() -> None:
+    """Import every built-in step module (each registers its steps)."""
+    for module in STEP_MODULES:
+        importlib.import_module(module)
+
+
+def index() -> dict[str, str]:
+    """Step name -> the module that registers it, read from the source files of this package
+    (no module is imported; tests/steps/test_step_index.py checks it against importing them)."""
+    import os
+
+    root = os.path.dirname(os.path.abspath(__file__))
+    out: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+        rel = os.path.relpath(folder, root)
+        package = __name__ if rel == "." else __name__ + "." + rel.replace(os.sep, ".")
+        for file in sorted(files):
+            if not file.endswith(".py") or file == "__init__.py":
+                continue
+            try:
+                with open(os.path.join(folder, file), encoding="utf-8") as fh:
+                    source = fh.read()
+            except OSError:
+                continue
+            for name in _REGISTER.findall(source):
+                out.setdefault(name, f"{package}.{file[:-3]}")
+    return out

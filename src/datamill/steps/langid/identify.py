@@ -45,11 +45,29 @@ _PY_TO_LID = {"zxx": UNDETERMINED}
 
 _SPACES = regex.compile(r"[\p{Zs}\t\n\r\f\v\u2028\u2029\u0085]+")
 _INVISIBLE = regex.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_INVISIBLE_CHARS = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+#: what fastText would not read as whitespace or would read as a letter: Unicode spaces other
+#: than the ASCII ones, and invisible characters
+_ODD = regex.compile(r"[[\p{Zs}\u2028\u2029\u0085\u200b\u200c\u200d\u2060\ufeff\u00ad]--[\x20]]",
+                     regex.V1)
 
 
 def normalize_whitespace(text: str) -> str:
     """Unicode spaces to one ASCII space, zero-width characters and soft hyphens removed."""
     return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
+
+
+def _odd_space(m) -> str:
+    return "" if m.group() in _INVISIBLE_CHARS else " "
+
+
+def for_fasttext(text: str) -> str:
+    """What fastText reads the same as :func:`normalize_whitespace`'s result, at a fraction of
+    the cost: fastText splits words on runs of ASCII whitespace itself, so only the other
+    spaces and the invisible characters need replacing (ASCII text is returned as it is)."""
+    if text.isascii():
+        return text
+    return _ODD.sub(_odd_space, text)
 
 
 @dataclass(frozen=True)
@@ -88,8 +106,11 @@ class Identifier:
     def identify(self, texts: list[str]) -> list[Identification]:
         cut = [(t if isinstance(t, str) else "")[: self.max_chars] for t in texts]
         if self.normalize:
-            cut = [normalize_whitespace(t) for t in cut]
-        todo = [i for i, t in enumerate(cut) if t.strip()]
+            # fastText reads runs of ASCII whitespace as one space: only other spaces and
+            # invisible characters change its prediction; a text that goes to py3langid's vote
+            # is collapsed in full (``decide``)
+            cut = [for_fasttext(t) for t in cut]
+        todo = [i for i, t in enumerate(cut) if t and not t.isspace()]
         out = [EMPTY] * len(cut)
         preds = self.model.predict([cut[i] for i in todo], k=TOP_K)
         for i, top in zip(todo, preds):
@@ -130,7 +151,7 @@ class Identifier:
         mixed: dict[str, float] = {}
         for l, p in mine:
             mixed[l] = mixed.get(l, 0.0) + (1.0 - w) * p
-        for l, p in second_opinion.distribution(text):
+        for l, p in second_opinion.distribution(normalize_whitespace(text) if self.normalize else text):
             l = _PY_TO_LID.get(l, l)
             if allowed is None or l in allowed:
                 mixed[l] = mixed.get(l, 0.0) + w * p
