@@ -26,13 +26,6 @@ from datamill.text.words import PUNCTUATION, words
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 
 
-def _is_word(token: str) -> bool:
-    """A token with at least one character that is not punctuation or a symbol."""
-    if token.isalnum():
-        return True
-    return any(c not in PUNCTUATION for c in token)
-
-
 def _n_alpha(tokens: tuple[str, ...]) -> int:
     n = 0
     for t in tokens:
@@ -64,7 +57,8 @@ class GopherQualitySignals(RuleSignals):
     def measure(self, text: str, lang: str) -> dict[str, Any]:
         tokens = words(text, lang or "en")
         n_tokens = len(tokens)
-        real = [t for t in tokens if _is_word(t)]
+        # words: tokens with a character that is not punctuation or a symbol
+        real = [t for t in tokens if t.isalnum() or not PUNCTUATION.issuperset(t)]
         n_words = len(real)
         st: dict[str, Any] = dict.fromkeys(self.signal_types)
         st["word_count"] = n_words
