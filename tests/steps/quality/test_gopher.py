@@ -179,6 +179,24 @@ def test_dup_ngrams_by_size_equals_counting_each_size():
         assert got == {n: (_dup_ngram_chars(words, n) if len(words) >= n else None) for n in sizes}
 
 
+def test_numpy_ngram_counts_equal_the_python_ones():
+    """repetition_chars (integer ids, NumPy) = _top_ngram_chars + dup_ngram_chars_by_size,
+    ties included (the first n-gram to reach the top count), short and long, English-like and
+    Chinese-like tokens."""
+    from datamill.steps.quality.gopher_repetition import _top_ngram_chars, dup_ngram_chars_by_size
+    from datamill.steps.quality.ngram_counts import repetition_chars
+
+    rnd = random.Random(3)
+    vocab = ["the", "a", "council", "of", "budget", "市议会", "预算", "的", "。", "bridges"]
+    for _ in range(400):
+        size = rnd.choice([0, 1, 3, 9, 40, 250, 900])
+        words = tuple(rnd.choice(vocab[: rnd.randint(1, len(vocab))]) for _ in range(size))
+        top_sizes, dup_sizes = (2, 3, 4), (5, 6, 7, 8, 9, 10)
+        top, dup = repetition_chars(words, top_sizes, dup_sizes)
+        assert top == {n: (_top_ngram_chars(words, n) if len(words) >= n else None) for n in top_sizes}
+        assert dup == dup_ngram_chars_by_size(words, list(dup_sizes))
+
+
 def test_missing_segmenter_and_missing_language_are_counted_fallbacks(monkeypatch):
     from datamill.text import words as w
 

@@ -1,0 +1,74 @@
+"""Gopher's n-gram repetition statistics for all sizes at once, on integer ids (NumPy).
+
+``repetition_chars(tokens, top_sizes, dup_sizes)`` gives what ``_top_ngram_chars`` and
+``_dup_ngram_chars`` of :mod:`gopher_repetition` give, for every size, with the same
+tie-breaking (the first n-gram to reach the top count): each token gets a dense integer id,
+each n-gram the rank of the pair ((n-1)-gram rank, last token id), so an n-gram is one
+integer and counting is a sort (``numpy.unique``) instead of hashing tuples of strings. Only
+the left-to-right walk over duplicated positions stays in Python, and it visits only the
+positions whose n-gram occurs more than once. Exact: no hashing, no collisions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["repetition_chars"]
+
+
+def repetition_chars(tokens: tuple[str, ...], top_sizes, dup_sizes
+                     ) -> tuple[dict[int, int | None], dict[int, int | None]]:
+    """``({n: top n-gram chars}, {n: duplicated n-gram chars})`` (``None`` where the text has
+    fewer than n tokens)."""
+    n_tok = len(tokens)
+    top: dict[int, int | None] = {n: None for n in top_sizes}
+    dup: dict[int, int | None] = {n: None for n in dup_sizes}
+    wanted = set(top) | set(dup)
+    if not wanted or n_tok == 0:
+        return top, dup
+    index: dict[str, int] = {}
+    ids = np.fromiter([index.setdefault(t, len(index)) for t in tokens], np.int64, n_tok)
+    vocab = len(index)
+    cum = np.zeros(n_tok + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, tokens), np.int64, n_tok), out=cum[1:])
+    rank = ids
+    n_max = min(max(wanted), n_tok)
+    for n in range(1, n_max + 1):
+        if n > 1:
+            m = n_tok - n + 1
+            # the n-gram at i is the (n-1)-gram at i followed by token i+n-1
+            _, rank = np.unique(rank[:m] * vocab + ids[n - 1:], return_inverse=True)
+            rank = rank.reshape(-1)
+        if n not in wanted:
+            continue
+        counts = np.bincount(rank)
+        at = counts[rank]  # how often the n-gram at each position occurs
+        if n in top:
+            c = int(counts.max())
+            i = int(np.argmax(at == c))  # the first n-gram with the top count
+            top[n] = (int(cum[i + n] - cum[i]) + n - 1) * c
+        if n in dup:
+            dup[n] = _walk(rank, np.flatnonzero(at > 1).tolist(), cum, n)
+    return top, dup
+
+
+def _walk(rank: np.ndarray, positions: list[int], cum: np.ndarray, n: int) -> int:
+    """Gopher's walk: left to right, a duplicate n-gram's characters count once and the walk
+    skips past it."""
+    if not positions:
+        return 0
+    grams = rank[positions].tolist()
+    starts = cum[positions].tolist()
+    ends = cum[np.asarray(positions) + n].tolist()
+    seen: set[int] = set()
+    chars = 0
+    next_free = 0
+    for i, g, s, e in zip(positions, grams, starts, ends):
+        if i < next_free:
+            continue
+        if g in seen:
+            chars += e - s
+            next_free = i + n
+        else:
+            seen.add(g)
+    return chars
