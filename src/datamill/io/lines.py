@@ -34,8 +34,12 @@ class CorruptError(ValueError):
     """The compressed stream holds bytes that do not decompress."""
 
 
-def gzip_chunks(raw: IO[bytes]) -> Iterator[bytes]:
-    d = inflate.decompressobj(31)
+def _member_chunks(raw: IO[bytes], new_decoder, errors, what: str, truncated: str, *,
+                   zero_padding: bool = False, flush: bool = False) -> Iterator[bytes]:
+    """Decompressed chunks of a stream of concatenated members (gzip members, zstd frames):
+    a corrupt member raises :class:`CorruptError`, a stream cut inside a member
+    :class:`TruncatedError` (after what could be read)."""
+    d = new_decoder()
     fed = False
     while True:
         chunk = raw.read(CHUNK)
@@ -44,52 +48,39 @@ def gzip_chunks(raw: IO[bytes]) -> Iterator[bytes]:
         while chunk:
             try:
                 out = d.decompress(chunk)
-            except (zlib.error, inflate.error) as exc:
-                raise CorruptError(f"corrupt gzip data: {exc}") from exc
+            except errors as exc:
+                raise CorruptError(f"corrupt {what} data: {exc}") from exc
             fed = True
             if out:
                 yield out
-            if d.eof:  # a member ended; another may follow (concatenated gzip)
+            if d.eof:  # a member ended; another may follow
                 chunk = d.unused_data
-                d = inflate.decompressobj(31)
+                d = new_decoder()
                 fed = bool(chunk)
-                if chunk and not chunk.lstrip(b"\x00"):
-                    chunk, fed = b"", False  # zero padding
+                if zero_padding and chunk and not chunk.lstrip(b"\x00"):
+                    chunk, fed = b"", False
             else:
                 chunk = b""
     if fed and not d.eof:
-        tail = d.flush()
-        if tail:
-            yield tail
-        raise TruncatedError("the gzip stream ends before its end marker (file cut short)")
+        if flush:
+            tail = d.flush()
+            if tail:
+                yield tail
+        raise TruncatedError(truncated)
+
+
+def gzip_chunks(raw: IO[bytes]) -> Iterator[bytes]:
+    return _member_chunks(raw, lambda: inflate.decompressobj(31), (zlib.error, inflate.error), "gzip",
+                          "the gzip stream ends before its end marker (file cut short)",
+                          zero_padding=True, flush=True)
 
 
 def zstd_chunks(raw: IO[bytes]) -> Iterator[bytes]:
     import zstandard
 
     dctx = zstandard.ZstdDecompressor()
-    d = dctx.decompressobj()
-    fed = False
-    while True:
-        chunk = raw.read(CHUNK)
-        if not chunk:
-            break
-        while chunk:
-            try:
-                out = d.decompress(chunk)
-            except zstandard.ZstdError as exc:
-                raise CorruptError(f"corrupt zstd data: {exc}") from exc
-            fed = True
-            if out:
-                yield out
-            if d.eof:  # a frame ended; another may follow
-                chunk = d.unused_data
-                d = dctx.decompressobj()
-                fed = bool(chunk)
-            else:
-                chunk = b""
-    if fed and not d.eof:
-        raise TruncatedError("the zstd stream ends inside a frame (file cut short)")
+    return _member_chunks(raw, dctx.decompressobj, zstandard.ZstdError, "zstd",
+                          "the zstd stream ends inside a frame (file cut short)")
 
 
 def _plain_chunks(raw: IO[bytes], limit: int | None) -> Iterator[bytes]:
