@@ -18,6 +18,7 @@ import orjson
 
 from datamill.core.errors import DatamillError, InputError
 from datamill.io.formats import discover
+from datamill.io.json_rows import iter_json_objects
 from datamill.io.layout import find_stats
 
 CHUNK = 50_000
@@ -59,32 +60,7 @@ def inspect_source(path: str) -> Source:
 
 def _rows(path: str):
     """Rows of a JSON Lines or JSON-array file; a bad line is an error naming file and line."""
-    from datamill.io.lines import open_lines
-
-    lower = path.lower()
-    if lower.endswith(".json"):
-        with fsspec.open(path, "rb") as fh:
-            data = fh.read()
-        if data.lstrip()[:1] == b"[":
-            try:
-                rows = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"{path}: malformed JSON array: {exc}") from None
-            for i, row in enumerate(rows, 1):
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}: item {i}: expected a JSON object, got {type(row).__name__}")
-                yield row
-            return
-    for line_no, raw in enumerate(open_lines(path), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"{path}:{line_no}: malformed JSON: {exc}") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
-        yield row
+    return iter_json_objects(path)
 
 
 def _clean(row: dict) -> dict:

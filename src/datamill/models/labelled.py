@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import fsspec
-import orjson
 
 from datamill.core.errors import InputError
 from datamill.core.stats import ReadStats
 from datamill.io.formats import discover
+from datamill.io.json_rows import iter_json_objects
 from datamill.io.readers import Quarantine, read_shard
 
 #: fewer rows than this (or fewer per class) cannot be split into training and held-out data
@@ -115,21 +115,10 @@ def read_table(path: str) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
+    if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".json")):
+        return list(iter_json_objects(path, what="labels file"))
     with fsspec.open(path, "rb", compression="infer") as fh:
         data = fh.read()
-    if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".json")):
-        rows = []
-        for i, line in enumerate(data.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"labels file {path}, line {i}: not valid JSON ({exc})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"labels file {path}, line {i}: expected a JSON object")
-            rows.append(obj)
-        return rows
     if name.endswith((".csv", ".csv.gz", ".tsv")):
         text = data.decode("utf-8-sig", errors="replace")
         return list(csv.DictReader(io.StringIO(text), delimiter="\t" if name.endswith(".tsv") else ","))
