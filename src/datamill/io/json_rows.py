@@ -37,6 +37,8 @@ def iter_json_objects(path: str, *, what: str = "") -> Iterator[dict[str, Any]]:
                 yield row
             return
     for line_no, raw in enumerate(open_lines(path), 1):
+        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a byte-order mark some editors write
         if not raw.strip():
             continue
         try:
