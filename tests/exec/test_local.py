@@ -1,10 +1,6 @@
 import gzip
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ sys.path.insert(0, str(HERE))
 from run_pipeline import pipeline  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
+from killing import kill_mid_first_stage  # noqa: E402
 from synthetic import write_shards  # noqa: E402
 
 
@@ -63,22 +60,7 @@ def test_sigkill_then_rerun_gives_the_same_output(tmp_path):
     pipeline(0.0).run([str(inputs)], str(reference), workers=1)
 
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, str(HERE / "run_pipeline.py"), str(inputs), str(out), "2", "0.5"],
-                            env=env, start_new_session=True)
-    done_dir = out / ".datamill" / "done"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        done = list(done_dir.glob("seg0-*.json")) if done_dir.exists() else []
-        if len(done) >= 2:
-            break
-        if proc.poll() is not None:
-            pytest.fail("the run finished before it could be killed")
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = len(list(done_dir.glob("seg0-*.json")))
-    assert 2 <= finished < 8, "the kill must land in the middle of the first stage"
+    kill_mid_first_stage([str(HERE / "run_pipeline.py"), str(inputs), str(out), "2", "0.5"], out)
     assert not (out / ".datamill" / "stats.json").exists()
 
     stats = pipeline(0.5).run([str(inputs)], str(out), workers=2)

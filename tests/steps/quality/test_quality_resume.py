@@ -6,16 +6,12 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+from killing import kill_mid_first_stage  # noqa: E402
 
 
 def _read(out: Path) -> list[dict]:
@@ -47,22 +43,8 @@ def test_sigkill_then_rerun_gives_the_same_output(shared_data, tmp_path):
     pipeline(model, 0.0).run([str(inputs)], str(reference), workers=1)
 
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, str(HERE / "quality_resume_pipeline.py"), model, str(inputs),
-                             str(out), "1.0"], env=env, start_new_session=True)
-    done_dir = out / ".datamill" / "done"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        done = list(done_dir.glob("seg0-*.json")) if done_dir.exists() else []
-        if len(done) >= 2:
-            break
-        if proc.poll() is not None:
-            pytest.fail("the run finished before it could be killed")
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = len(list(done_dir.glob("seg0-*.json")))
-    assert 2 <= finished < 8, "the kill must land in the middle of the first stage"
+    kill_mid_first_stage([str(HERE / "quality_resume_pipeline.py"), model, str(inputs), str(out), "1.0"],
+                         out, timeout=180)
     assert not (out / "stats.json").exists()
 
     stats = pipeline(model, 1.0).run([str(inputs)], str(out), workers=2)
