@@ -215,6 +215,27 @@ def test_bad_rows_are_quarantined_with_file_and_line(tmp_path):
         list(read_records(str(path)))
 
 
+def test_bom_and_cut_compressed_files(tmp_path):
+    """A byte-order mark before the first row is read past; a .zst or .gz file cut short keeps
+    its whole rows and quarantines the cut as truncated_file (not as malformed JSON)."""
+    import zstandard
+
+    row = {"conversations": [{"from": "human", "value": "李白是谁"}, {"from": "gpt", "value": "唐代诗人。"}]}
+    line = json.dumps(row, ensure_ascii=False).encode() + b"\n"
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + line + line)
+    errors: list[BadRecord] = []
+    assert len(list(read_records(str(bom), errors=errors))) == 2 and not errors
+    for name, data in (("cut.jsonl.zst", zstandard.ZstdCompressor().compress(line * 400)),
+                       ("cut.jsonl.gz", gzip.compress(line * 400))):
+        path = tmp_path / name
+        path.write_bytes(data[: len(data) * 2 // 3])
+        errors = []
+        recs = list(read_records(str(path), errors=errors))
+        assert [e.kind for e in errors] == ["truncated_file"], (name, errors)
+        assert all(r["messages"][0]["content"] == "李白是谁" for r in recs)
+
+
 def test_override_format_and_options(tmp_path):
     path = tmp_path / "custom.json"
     path.write_text(json.dumps([{"q": "2+2?", "a": "4", "sys": "math"}]))

@@ -146,17 +146,18 @@ def iter_rows(path: str) -> Iterator[tuple[dict[str, Any], Any]]:
             for i, obj in enumerate(data):
                 yield {"index": i}, obj
             return
-        line = 0
-        while True:
-            try:
-                raw = fh.readline()
-            except (OSError, EOFError, zlib.error) as exc:
-                yield {"line": line + 1}, BadRecord("truncated_file", f"{type(exc).__name__}: {exc}", source=path,
-                                                    line=line + 1)
-                return
-            if not raw:
-                return
+    finally:
+        fh.close()
+    # JSON lines: through datamill.io.lines, which says when a .gz/.zst file was cut (zstandard's
+    # own reader can return a short file, or half a line, without a word)
+    from datamill.io.lines import CorruptError, TruncatedError, open_lines
+
+    line = 0
+    try:
+        for raw in open_lines(path):
             line += 1
+            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a byte-order mark some editors write
             if not raw.strip():
                 continue
             try:
@@ -170,8 +171,9 @@ def iter_rows(path: str) -> Iterator[tuple[dict[str, Any], Any]]:
                 yield {"line": line}, BadRecord(kind, why, source=path, line=line)
                 continue
             yield {"line": line}, obj
-    finally:
-        fh.close()
+    except (TruncatedError, CorruptError, OSError) as exc:
+        yield {"line": line + 1}, BadRecord("truncated_file", f"{type(exc).__name__}: {exc}", source=path,
+                                            line=line + 1)
 
 
 @dataclass
