@@ -136,3 +136,25 @@ def test_clear_errors(tmp_path, run_output):
         ro.chmod(0o500)
         with pytest.raises(DatamillError, match="is not writable"):
             Catalog(str(ro / "cat")).add("web", str(out))
+
+
+def test_post_training_readers_take_catalog_uris(tmp_path, monkeypatch):
+    """`datamill convert`/`validate` read catalog://NAME@V like the pipeline does."""
+    import json
+
+    from click.testing import CliRunner
+
+    from datamill.cli import main
+
+    sft = tmp_path / "sft.jsonl"
+    rows = [{"instruction": "李白是谁", "input": "", "output": "唐代诗人。"},
+            {"instruction": "Name a prime number.", "input": "", "output": "7"}]
+    sft.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    monkeypatch.setenv("DATAMILL_CATALOG", str(tmp_path / "cat"))
+    cat = Catalog(str(tmp_path / "cat"))
+    cat.add("sft", str(sft))
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(main, ["convert", "catalog://sft@0", str(out), "--to", "sharegpt"])
+    assert res.exit_code == 0, res.output
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["conversations"][0]["value"] for g in got] == ["李白是谁", "Name a prime number."]

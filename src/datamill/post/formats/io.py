@@ -130,7 +130,10 @@ def _open_bytes(path: str):
 def iter_rows(path: str) -> Iterator[tuple[dict[str, Any], Any]]:
     """``(where, row)`` for each row of a JSON array or JSON-lines file; ``row`` is a
     :class:`BadRecord` for a line or file that does not parse. ``where`` holds ``line`` (JSONL)
-    or ``index`` (array, 0-based)."""
+    or ``index`` (array, 0-based; Parquet rows too)."""
+    if path.lower().endswith((".parquet", ".pq")):
+        yield from _parquet_rows(path)
+        return
     fh = _open_bytes(path)
     try:
         try:
@@ -176,6 +179,24 @@ def iter_rows(path: str) -> Iterator[tuple[dict[str, Any], Any]]:
                                             line=line + 1)
 
 
+def _parquet_rows(path: str) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Rows of a Parquet file (a catalog version, a Hugging Face export): fields that are null
+    are left out, as a row of a merged schema has every column."""
+    import pyarrow.parquet as pq
+
+    try:
+        with fsspec.open(path, "rb") as fh:
+            table = pq.read_table(fh)
+    except Exception as exc:  # noqa: BLE001 - any unreadable Parquet: one quarantined file
+        yield {}, BadRecord("malformed_parquet", f"{type(exc).__name__}: {exc}", source=path)
+        return
+    i = 0
+    for batch in table.to_batches():
+        for row in batch.to_pylist():
+            yield {"index": i}, {k: v for k, v in row.items() if v is not None}
+            i += 1
+
+
 @dataclass
 class ReadReport:
     """What a read saw: records read, the format of each file, quarantined rows."""
@@ -187,15 +208,20 @@ class ReadReport:
 
 def _files(path: str) -> list[str]:
     """The files of ``path``, found as the pipeline finds them (hidden files skipped; a datamill
-    output folder gives only its ``part-*`` files, not its stats or side outputs)."""
-    from datamill.io.formats import discover
+    output folder gives only its ``part-*`` files, not its stats or side outputs; a registered
+    URI such as ``catalog://name@v2`` stands for its version's files)."""
+    from datamill.io.formats import discover, resolve_input
 
-    fs, p = fsspec.core.url_to_fs(path)
-    if not fs.exists(p):
-        raise DatamillError(f"input {path!r}: no such file or directory")
-    if fs.isdir(p):
-        return [s.path for s in discover([path]) if os.path.basename(s.path) != "dataset_info.json"]
-    return [path]
+    out: list[str] = []
+    for given in resolve_input(path):
+        fs, p = fsspec.core.url_to_fs(given)
+        if not fs.exists(p):
+            raise DatamillError(f"input {path!r}: no such file or directory")
+        if fs.isdir(p):
+            out += [s.path for s in discover([given]) if os.path.basename(s.path) != "dataset_info.json"]
+        else:
+            out.append(given)
+    return out
 
 
 def read_records(path: str, fmt: str | None = None, *, dataset: str | None = None,
