@@ -50,3 +50,18 @@ def test_run_jsonl_with_bad_lines_completes_and_reports(tmp_path):
     assert sorted(json.loads(l)["line"] for l in lines) == [2, 3]
     summary = CliRunner().invoke(main, ["summary", str(tmp_path / "out")])
     assert "kept 2 of 2" in summary.output
+
+
+def test_unknown_executor_is_one_clear_line(tmp_path):
+    """--executor takes any registered name (plugins too); an unknown one lists the known ones."""
+    import subprocess
+    import sys
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - sample: {rate: 0.5}\n")
+    (tmp_path / "in.jsonl").write_text('{"id": "1", "text": "中文 and English"}\n', encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "datamill.cli", "run", str(recipe), "-i", str(tmp_path / "in.jsonl"),
+                          "-o", str(tmp_path / "o"), "--executor", "dask"], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "unknown executor 'dask'" in run.stderr and "local" in run.stderr and "ray" in run.stderr
+    assert "Traceback" not in run.stderr

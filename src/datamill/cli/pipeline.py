@@ -34,8 +34,9 @@ def parse_size(value: str | int) -> int:
               help="Output folder: records part-*, and the run's stats.json, quarantine/ and dropped/ in .datamill/.")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 1024),
               help="Worker processes; shards are spread over them.")
-@click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "ray"]),
-              help="Where tasks run: local processes, or Ray (see docs/ray.md).")
+@click.option("--executor", default="local", show_default=True,
+              help="Where tasks run: local processes, Ray (see docs/ray.md), or an executor a plugin "
+                   "registers (entry point group datamill.executors).")
 @click.option("--address", default=None,
               help="With --executor ray: the Ray cluster to join (HOST:PORT, ray://HOST:10001 or auto); "
                    "without it a local Ray instance of --workers CPUs is started.")
