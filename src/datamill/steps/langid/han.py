@@ -137,10 +137,12 @@ def require() -> None:
 
 
 def load() -> HanTables:
-    """The tables, loaded once per process (thread-safe)."""
+    """The tables, loaded once per process (thread-safe); ImportError naming the missing
+    packages when one is not installed."""
     global _TABLES
     with _LOCK:
         if _TABLES is None:
+            require()
             simplified_only, japanese_only, traditional = build_character_sets()
             _TABLES = HanTables(simplified_only, japanese_only, traditional,
                                 _japanese_lookup(), _chinese_lookup())

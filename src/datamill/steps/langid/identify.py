@@ -33,11 +33,14 @@ py3langid is loaded on its first use only (``second_opinion.py``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import regex
 
 from datamill.text.scripts import SCRIPT_LANGUAGES, dominant_from_counts, script_counts
+
+log = logging.getLogger(__name__)
 
 UNDETERMINED = "und"
 TOP_K = 10
@@ -94,6 +97,9 @@ class Identifier:
         self.vote_weight = vote_weight
         self.normalize = normalize
         self.second_opinion_calls = 0
+        #: the Chinese/Japanese rules for short Han text (``han.py``); off when their packages
+        #: are missing
+        self.han_rules = True
         self._prior: list[tuple[str, float]] | None = None
 
     def identify(self, texts: list[str]) -> list[Identification]:
@@ -128,10 +134,8 @@ class Identifier:
         if mine and script != "Han" and mine[0][1] >= self.vote_below:
             return Identification(mine[0][0], min(1.0, mine[0][1]), "lid176", script, lid_lang, lid_p)
         han_evidence = None
-        if script == "Han" and self.script_first:
-            from datamill.steps.langid import han
-
-            han_evidence = han.evidence(text)
+        if script == "Han" and self.script_first and self.han_rules:
+            han_evidence = self._han_evidence(text)
             if han_evidence == "ja":
                 share = counts["Han"] / letters if letters else 0.0
                 return Identification("ja", min(1.0, share), "script", script, lid_lang, lid_p)
@@ -177,6 +181,18 @@ class Identifier:
             return Identification(allowed[0] if allowed else lid_lang, 0.0, "vote", script, lid_lang, lid_p)
         lang = max(mixed, key=mixed.__getitem__)
         return Identification(lang, min(1.0, mixed[lang]), "vote", script, lid_lang, lid_p)
+
+    def _han_evidence(self, text: str) -> str | None:
+        from datamill.steps.langid import han
+
+        try:
+            return han.evidence(text)
+        except ImportError as e:
+            # language_id checks the packages in preflight; other users of Identifier (the
+            # HTML prefilter) go on with the vote alone, said once
+            self.han_rules = False
+            log.warning("Chinese/Japanese rules for short Han text are off: %s", e)
+            return None
 
     def _is_prior(self, top: list[tuple[str, float]]) -> bool:
         """Whether lid.176's answer is the one it gives text with no known word."""
