@@ -63,6 +63,12 @@ def test_evidence(text, expected):
     assert han.evidence(text) == expected
 
 
+def test_dictionaries_only_for_han_only_text():
+    # a space or a Latin letter: no dictionary lookup (it would find no entry and say Chinese)
+    assert han.evidence("中央 信念") is None and han.evidence("PC版") is None
+    assert han.evidence("時間 競争") == "traditional" and han.evidence("这个 PC") == "zh"
+
+
 def test_proper_noun_entries_are_no_japanese_evidence():
     # Sudachi lists 在我 / 我有 as (rare) Japanese names; they are Chinese two-word phrases
     assert han.load().japanese_entry("在我") is False

@@ -11,10 +11,11 @@ tells them apart reliably on one or two words. The characters and the dictionari
     (which keeps out ``研 概 予 欠``, Chinese characters that OpenCC also lists as shinjitai);
   - *traditional*: a traditional form whose simplified one differs (``時 間 競 環``): Japanese or
     Traditional Chinese, not simplified Chinese.
-* **Dictionaries**: SudachiPy's Japanese dictionary (``sudachidict_core``; an exact-surface
-  lookup, about 2 µs) and jieba's Chinese dictionary (simplified). Text that is no Japanese
-  dictionary entry is not a Japanese word; a common (not proper-noun) Japanese entry that is no
-  Chinese word (``入力 再会 届出``) is Japanese.
+* **Dictionaries** (text of Han characters only, no space nor other letter): SudachiPy's
+  Japanese dictionary (``sudachidict_core``; an exact-surface lookup, about 2 µs) and jieba's
+  Chinese dictionary (simplified). Text that is no Japanese dictionary entry is not a Japanese
+  word; a common (not proper-noun) Japanese entry that is no Chinese word (``入力 再会 届出``)
+  is Japanese.
 
 ``evidence(text)`` returns ``"zh"``, ``"ja"``, ``"traditional"`` or ``None`` (no evidence: both
 languages write it). Everything is loaded on first use (about 0.6 s, mostly jieba's dictionary),
@@ -28,8 +29,11 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+import regex
+
 __all__ = ["HanTables", "evidence", "load", "require"]
 
+_HAN_ONLY = regex.compile(r"\p{Han}+")
 _LOCK = threading.Lock()
 _TABLES: "HanTables | None" = None
 #: packages the rules read, as pip names them (import name, pip name)
@@ -53,12 +57,13 @@ class HanTables:
             return "zh"
         if j and not s:
             return "ja"
-        entry = self.japanese_entry(text)
-        if entry is None:
-            return "zh"  # no Japanese dictionary word: Chinese
         t = any(c in self.traditional for c in text)
-        if entry and not t and not self.chinese_word(text):
-            return "ja"
+        if _HAN_ONLY.fullmatch(text):  # one word (or two written together): ask the dictionaries
+            entry = self.japanese_entry(text)
+            if entry is None:
+                return "zh"  # no Japanese dictionary word: Chinese
+            if entry and not t and not self.chinese_word(text):
+                return "ja"
         if t and not s:
             return "traditional"
         return None
