@@ -68,6 +68,10 @@ class LanguageTagger(Tagger):
 
         if self.model_path or os.environ.get(ENV_VAR):
             resolve_model_path(self.model_path, download=False)
+        if self.script_correction:
+            from datamill.steps.langid import han
+
+            han.require()
         if self.second_opinion:
             import importlib.util
 
