@@ -128,3 +128,30 @@ def test_embed_backend_with_the_shipped_sentence_model(cold_small, tmp_path):
     assert card["backend"] == "embed" and card["metrics"]["heldout"]["auc"] > 0.55
     again = load_classifier(out)
     assert again.predict(["今天天气很好。"]).shape == (1,)
+
+
+def test_fasttext_divergence_retries_at_half_the_rate(tmp_path, monkeypatch, caplog):
+    """fastText's "Encountered NaN" (Hogwild SGD diverging at a high rate) is retried at half
+    the learning rate, logged, and the card records the rate that trained the model."""
+    import fasttext
+
+    from datamill.models.classifier import train_classifier
+
+    real = fasttext.train_supervised
+    rates = []
+
+    def flaky(*args, **kwargs):
+        rates.append(kwargs["lr"])
+        if len(rates) == 1:
+            raise RuntimeError("Encountered NaN.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fasttext, "train_supervised", flaky)
+    texts = [f"好评 很好 推荐 {i}" for i in range(15)] + [f"bad awful terrible {i}" for i in range(15)]
+    data = LabelledTexts(texts, [1] * 15 + [0] * 15, "binary")
+    path = str(tmp_path / "m")
+    with caplog.at_level("WARNING"):
+        train_classifier(data, path, epoch=2, lr=0.8, quantize=False)
+    assert rates == [0.8, 0.4]
+    assert "retrying at lr=0.4" in caplog.text
+    assert read_card(path)["params"]["lr"] == 0.4

@@ -17,6 +17,7 @@ is saved; the saved model is the one trained on the rest, so the card's metrics 
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from datamill.models.card import read_card, write_card
 from datamill.models.labelled import LabelledTexts
 from datamill.models.metrics import binary_metrics, graded_metrics
 from datamill.models.text_prep import fasttext_line
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("fasttext", "embed")
 KIND = "text_classifier"
@@ -160,11 +163,22 @@ def _train_fasttext(texts: list[str], labels: list[Any], kind: str, params: dict
                                 disable=len(texts) < 2000, leave=False):
                 lab = str(int(y)) if kind == "binary" else _grade_label(y)
                 fh.write(f"__label__{lab} {fasttext_line(text)}\n")
-        model = fasttext.train_supervised(input=path, lr=params["lr"], epoch=params["epoch"],
-                                          wordNgrams=params["word_ngrams"], dim=params["dim"],
-                                          minCount=params["min_count"], thread=params["threads"],
-                                          bucket=params["bucket"],
-                                          seed=params["seed"], verbose=0)
+        for attempt in range(4):
+            try:
+                model = fasttext.train_supervised(input=path, lr=params["lr"], epoch=params["epoch"],
+                                                  wordNgrams=params["word_ngrams"], dim=params["dim"],
+                                                  minCount=params["min_count"], thread=params["threads"],
+                                                  bucket=params["bucket"],
+                                                  seed=params["seed"], verbose=0)
+                break
+            except RuntimeError as exc:
+                # fastText's Hogwild SGD can diverge at a high learning rate on a small set
+                # ("Encountered NaN"): halve the rate and say so (the model card keeps it)
+                if "NaN" not in str(exc) or attempt == 3:
+                    raise
+                log.warning("fastText diverged at lr=%g (%s); retrying at lr=%g",
+                            params["lr"], exc, params["lr"] / 2)
+                params["lr"] = params["lr"] / 2
         if params["quantize"]:
             # keep the ``cutoff`` most useful words and n-grams, product-quantised: a few MB at most
             # (never more rows than twice the vocabulary: the hashed n-gram buckets nobody used
