@@ -121,7 +121,7 @@ class C4CleanLines(Transform):
                 line_words = [w for w in split_words(line, lang) if not is_punctuation(w)]
             else:
                 line_words = line.split()
-            if self.max_word_length != -1 and any(len(w) > self.max_word_length for w in line_words):
+            if self.max_word_length != -1 and max(map(len, line_words), default=0) > self.max_word_length:
                 removed["too_long_word"] += 1
                 continue
             if self.remove_citations and "[" in line:

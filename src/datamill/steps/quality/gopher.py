@@ -16,6 +16,7 @@ Each rule set is a tagger that measures every statistic (``gopher_quality_signal
 from __future__ import annotations
 
 import re
+from itertools import filterfalse
 from typing import Any
 
 from datamill.core.step import Resources, register
@@ -27,11 +28,10 @@ _HAS_ALPHA = re.compile(r"[^\W\d_]")
 
 
 def _n_alpha(tokens: tuple[str, ...]) -> int:
-    n = 0
-    for t in tokens:
-        if t.isalpha() or _HAS_ALPHA.search(t):
-            n += 1
-    return n
+    """Tokens with at least one letter (most are all letters: only the others meet the regex)."""
+    others = list(filterfalse(str.isalpha, tokens))
+    search = _HAS_ALPHA.search
+    return len(tokens) - len(others) + sum(1 for t in others if search(t))
 
 
 
