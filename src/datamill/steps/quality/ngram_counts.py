@@ -2,7 +2,7 @@
 
 ``repetition_chars(tokens, top_sizes, dup_sizes)`` gives what ``_top_ngram_chars`` and
 ``_dup_ngram_chars`` of :mod:`gopher_repetition` give, for every size, with the same
-tie-breaking (the first n-gram to reach the top count): each token gets a dense integer id,
+tie-breaking (the first n-gram to reach the top count): each token gets an integer id (where it first occurs),
 each n-gram the rank of the pair ((n-1)-gram rank, last token id), so an n-gram is one
 integer and counting is a sort (``numpy.unique``) instead of hashing tuples of strings. Only
 the left-to-right walk over duplicated positions stays in Python, and it visits only the
@@ -26,9 +26,10 @@ def repetition_chars(tokens: tuple[str, ...], top_sizes, dup_sizes
     wanted = set(top) | set(dup)
     if not wanted or n_tok == 0:
         return top, dup
+    # a token's id is the position of its first occurrence (one C-level pass, no Python loop)
     index: dict[str, int] = {}
-    ids = np.fromiter([index.setdefault(t, len(index)) for t in tokens], np.int64, n_tok)
-    vocab = len(index)
+    ids = np.fromiter(map(index.setdefault, tokens, range(n_tok)), np.int64, n_tok)
+    vocab = n_tok
     cum = np.zeros(n_tok + 1, np.int64)
     np.cumsum(np.fromiter(map(len, tokens), np.int64, n_tok), out=cum[1:])
     rank = ids
