@@ -73,6 +73,8 @@ def test_round_trips_per_fetch_and_submit(app, api):
         assert events == {"assign": 1, "submit": 1}
         detail = db.scalar(select(Event.detail).where(Event.assignment_id == a.id, Event.action == "assign"))
         assert detail == {"item_id": a.item_id}
+        detail = db.scalar(select(Event.detail).where(Event.assignment_id == a.id, Event.action == "submit"))
+        assert detail == {"round": 1}
 
 
 @on_both

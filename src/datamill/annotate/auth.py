@@ -26,7 +26,7 @@ from typing import Iterator
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from datamill.annotate.db import (EXPIRED, LOCKED, MEMBER_ROLES, REVOKED, REWORK, ROLES, Assignment, AuthSession,
@@ -154,10 +154,14 @@ def start_session(db: Session, user: User, ttl_seconds: int) -> tuple[str, AuthS
     return token, sess
 
 
+# built once: every request runs it (a reused statement skips SQLAlchemy's statement building)
+_SESSION_BY_TOKEN = select(AuthSession).where(AuthSession.token_hash == bindparam("token_hash"))
+
+
 def session_for_token(db: Session, token: str | None) -> AuthSession | None:
     if not token or len(token) > 200:
         return None
-    sess = db.scalar(select(AuthSession).where(AuthSession.token_hash == _token_hash(token)))
+    sess = db.scalar(_SESSION_BY_TOKEN, {"token_hash": _token_hash(token)})
     if sess is None or sess.expires_at <= utcnow() or not sess.user.active:
         return None
     return sess
@@ -243,11 +247,14 @@ def memberships(db: Session, user: User, project_id: int) -> set[str]:
                                                                      Member.user_id == user.id)))
 
 
+_PROJECT_AND_ROLES = (select(Project, Member.role)
+                      .outerjoin(Member, and_(Member.project_id == Project.id, Member.user_id == bindparam("uid")))
+                      .where(Project.id == bindparam("pid")))
+
+
 def project_and_memberships(db: Session, user: User, project_id: int) -> tuple[Project | None, set[str]]:
     """The project (``None`` when there is none) and :func:`memberships`, in one query."""
-    rows = db.execute(select(Project, Member.role)
-                      .outerjoin(Member, and_(Member.project_id == Project.id, Member.user_id == user.id))
-                      .where(Project.id == project_id)).all()
+    rows = db.execute(_PROJECT_AND_ROLES, {"pid": project_id, "uid": user.id}).all()
     if not rows:
         return None, set()
     return rows[0][0], _allowed_roles(user, (r for _, r in rows))

@@ -20,7 +20,7 @@ import time
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -183,13 +183,17 @@ def retry_statement(db: Session, fn: Callable[[], T], attempts: int = 4) -> T:
     raise Conflict(f"the database was busy, try again ({type(last).__name__})")
 
 
+# built once (every submission runs it): the task, its project, and whether its owner still annotates there
+_OWN_TASK = (select(Assignment, Project, Member.id).join(Project, Project.id == Assignment.project_id)
+             .outerjoin(Member, and_(Member.project_id == Assignment.project_id, Member.user_id == Assignment.user_id,
+                                     Member.role == "annotator"))
+             .where(Assignment.id == bindparam("aid"), Assignment.user_id == bindparam("uid")).limit(1))
+
+
 def own_task(db: Session, user: User, assignment_id: int) -> tuple[Assignment, Project]:
     """The user's own assignment in a project they still annotate in, and its project, in one
     query; :class:`NotFound` for anyone else's, for none, and once they were removed."""
-    member = and_(Member.project_id == Assignment.project_id, Member.user_id == user.id, Member.role == "annotator")
-    row = db.execute(select(Assignment, Project, Member.id).join(Project, Project.id == Assignment.project_id)
-                     .outerjoin(Member, member)
-                     .where(Assignment.id == assignment_id, Assignment.user_id == user.id).limit(1)).first()
+    row = db.execute(_OWN_TASK, {"aid": assignment_id, "uid": user.id}).first()
     if row is None or row[2] is None:
         raise NotFound("no such task")
     return row[0], row[1]
