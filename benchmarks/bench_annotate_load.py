@@ -29,7 +29,9 @@ Checks, from the database after the run (exit status 1 when one fails):
 * nobody was told "nothing left" while an item with a free slot they never saw remained.
 
 Prints p50/p95/p99 latency of fetch and submit (client side, ms), requests/s, the server's CPU
-milliseconds per request (all its processes, measured over the timed run only), status codes,
+milliseconds per request (all its processes, measured over the timed run only); on PostgreSQL
+the connections opened during the run (``pg_stat_database.sessions``) and, for the throw-away
+cluster, its CPU milliseconds per request (the postmaster and its backends); status codes,
 the load average before and after (on a shared machine the latencies mean little without it), and
 one JSON line at the end. Target on a 2-core machine, SQLite and PostgreSQL: p95 under 50 ms for
 fetch and submit at 50 annotators with a 1 s think time, 0 lost, 0 over overlap.
