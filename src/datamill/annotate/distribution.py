@@ -12,6 +12,9 @@
 * Active learning: when the project orders by uncertainty and items carry a model score, the
   most uncertain items come first; otherwise dataset order. Items that already have some
   answers do not jump the queue (uncertainty, then position).
+* On PostgreSQL a fetch, a submission and a lock sweep are one statement each
+  (:mod:`datamill.annotate.distribution_pg`, same rules): :func:`quick_next_task` and
+  :func:`submit` may run in autocommit mode there; the code below is the portable path.
 """
 
 from __future__ import annotations
@@ -308,5 +311,6 @@ def remaining(db: Session, project: Project, user: User) -> int:
     return db.scalar(select(func.count()).select_from(queue_query(project, user.id).order_by(None).subquery())) or 0
 
 
-__all__ = ["Conflict", "NotFound", "AnswerError", "with_retry", "retry_statement", "one_statement_writes", "expire_locks", "next_task",
-           "quick_next_task", "skip", "submit", "submit_task", "get_assignment", "own_task", "latest_annotation", "my_tasks", "remaining", "queue_query", "HOLDS_SLOT"]
+__all__ = ["Conflict", "NotFound", "AnswerError", "with_retry", "retry_statement", "one_statement_writes",
+           "expire_locks", "next_task", "quick_next_task", "skip", "submit", "submit_task", "get_assignment",
+           "own_task", "latest_annotation", "my_tasks", "remaining", "queue_query", "HOLDS_SLOT"]

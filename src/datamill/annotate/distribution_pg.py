@@ -3,14 +3,15 @@
 The portable code in :mod:`datamill.annotate.distribution` takes a task in about eight round
 trips to the database (BEGIN, "my lock or rework", the candidate rows, ``UPDATE items``, ``INSERT
 assignments``, ``INSERT events``, the item's row, COMMIT) and stores a submission in about seven.
-On PostgreSQL each round trip is a wake-up of a server process: on a busy machine that, not the
-work, is what the tail latency is made of. Here each is one statement built from data-modifying
+On PostgreSQL each round trip is a wake-up of a server process and a pass through SQLAlchemy:
+on a busy 2-core machine that, not the work, is what the tail latency is made of (measured in
+docs/annotation.md: half the app's CPU per request). Here each is one statement built from data-modifying
 CTEs, which PostgreSQL runs atomically on its own, so callers may run it in autocommit mode (no
 BEGIN and COMMIT round trips) or inside a transaction. The rules are the portable code's:
 
 * :func:`take_next`: the user's live lock, else their oldest rework, else the first item in queue
-  order with a free slot that they were never given, taken with ``FOR UPDATE SKIP LOCKED`` (two
-  concurrent fetches take different rows) and the same conditional ``UPDATE items SET taken =
+  order with a free slot that they were never given, taken with ``FOR NO KEY UPDATE SKIP LOCKED``
+  (two concurrent fetches take different rows) and the same conditional ``UPDATE items SET taken =
   taken + 1 WHERE taken < overlap``; the ``(item, user)`` unique key still stops a person racing
   themselves (``IntegrityError``: retry). ``None`` means "not here": the caller falls back to
   the portable code, which tells "nothing left" from "every free row was held at that instant".
