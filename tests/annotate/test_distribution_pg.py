@@ -199,3 +199,67 @@ def test_rework_comes_back_before_new_items(app, api):
     assert back["answer"] == rate_rank_answer()
     r = submit(api, "ann1", t["id"], rate_rank_answer(best=1), version=back["version"])
     assert r.status_code == 200 and r.json()["round"] == 2
+
+
+@pytest.mark.parametrize("app", [b for b in BACKENDS if b == "postgresql"] or
+                         [pytest.param("postgresql", marks=pytest.mark.skip(reason="DATAMILL_TEST_POSTGRES=1 runs it"))],
+                         indirect=True)
+def test_a_fetch_racing_a_member_removal_leaves_no_live_task(app, api):
+    """PostgreSQL: the fetch statement holds the membership row (KEY SHARE) until it commits. A
+    removal that comes second waits, then revokes the task just given; a removal that came first
+    (not yet committed) makes the fetch wait, then give nothing."""
+    from datamill.annotate.auth import remove_member
+    from datamill.annotate.db import Project, User
+    from datamill.annotate.distribution import quick_next_task
+
+    pid = new_project(api, records=[pair(i) for i in range(3)], annotators=("ann1", "ann2"))
+
+    def objects(db, name):
+        return db.scalar(select(User).where(User.username == name)), db.get(Project, pid)
+
+    # 1. the fetch first (its transaction still open), the removal second
+    fetch = app.state.writer()
+    user, project = objects(fetch, "ann1")
+    a = quick_next_task(fetch, user, project)
+    assert a is not None and a.status == "locked"
+    done = threading.Event()
+
+    def remove(name: str) -> None:
+        with app.state.writer() as db:
+            u, pr = objects(db, name)
+            remove_member(db, pr, u, "annotator")
+            db.commit()
+        done.set()
+
+    remover = threading.Thread(target=remove, args=("ann1",))
+    remover.start()
+    assert not done.wait(0.5)          # the removal waits for the fetch
+    fetch.commit()
+    fetch.close()
+    remover.join(30)
+    assert done.is_set()
+    with app.state.sessionmaker() as db:
+        assert db.get(Assignment, a.id).status == "revoked"
+        assert db.scalar(select(Item.taken).where(Item.id == a.item_id)) == 0
+
+    # 2. the removal first (not committed yet): the fetch waits, then gives nothing
+    removal = app.state.writer()
+    u2, pr2 = objects(removal, "ann2")
+    remove_member(removal, pr2, u2, "annotator")
+    got: list = []
+
+    def fetch_now() -> None:
+        with app.state.sessionmaker() as db:   # autocommit, as the API runs it
+            user, project = objects(db, "ann2")
+            got.append(quick_next_task(db, user, project))
+
+    fetcher = threading.Thread(target=fetch_now)
+    fetcher.start()
+    fetcher.join(0.5)
+    assert fetcher.is_alive()          # waits on the membership row
+    removal.commit()
+    removal.close()
+    fetcher.join(30)
+    assert got == [None]
+    with app.state.sessionmaker() as db:
+        assert db.scalar(select(func.count()).select_from(Assignment).where(Assignment.user_id == u2.id)) == 0

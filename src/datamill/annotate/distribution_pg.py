@@ -32,9 +32,10 @@ from sqlalchemy import (JSON, DateTime, Integer, String, and_, bindparam, exists
                         update)
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from datamill.annotate.db import EXPIRED, LOCKED, REWORK, Annotation, Assignment, Event, Item, Project, User
+from datamill.annotate.db import (EXPIRED, LOCKED, REWORK, Annotation, Assignment, Event, Item, Member, Project,
+                                  User)
 
-A, I, E, N = Assignment.__table__, Item.__table__, Event.__table__, Annotation.__table__
+A, I, E, N, M = Assignment.__table__, Item.__table__, Event.__table__, Annotation.__table__, Member.__table__
 _ASSIGNMENT_COLS = [c.name for c in A.columns]
 # Each statement is built once per variant with bound parameters: building a statement of five
 # CTEs costs more CPU than running it, and a reused one hits SQLAlchemy's compiled cache at once
@@ -86,9 +87,15 @@ def _take_statement(active_learning: bool):
                             or_(and_(A.c.status == LOCKED, A.c.locked_until > _NOW), A.c.status == REWORK))
             .order_by((A.c.status == LOCKED).desc(), A.c.updated_at, A.c.id).limit(1).cte("mine"))
     seen = exists().where(A.c.item_id == I.c.id, A.c.user_id == _UID)
+    # still an annotator of the project, and stays one until this commits: KEY SHARE on the
+    # membership row makes a concurrent removal wait, and its release of the member's tasks then
+    # sees (and revokes) this one; a removal that came first leaves no row, so no new task
+    member = (select(M.c.id).where(M.c.project_id == _PID, M.c.user_id == _UID, M.c.role == "annotator")
+              .limit(1).with_for_update(read=True, key_share=True).cte("member"))
     # NO KEY UPDATE: a submission's foreign-key check (KEY SHARE) on the item row neither blocks
     # this nor makes it skip the row
-    cand = (select(I.c.id).where(I.c.project_id == _PID, I.c.taken < overlap, ~seen, ~exists(select(mine.c.id)))
+    cand = (select(I.c.id).where(I.c.project_id == _PID, I.c.taken < overlap, ~seen, ~exists(select(mine.c.id)),
+                                 exists(select(member.c.id)))
             .order_by(*_queue_order(active_learning)).limit(1)
             .with_for_update(skip_locked=True, key_share=True, of=I).cte("cand"))
     took = (update(I).where(I.c.id == cand.c.id, I.c.taken < overlap).values(taken=I.c.taken + 1)
