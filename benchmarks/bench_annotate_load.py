@@ -29,7 +29,9 @@ Checks, from the database after the run (exit status 1 when one fails):
 * nobody was told "nothing left" while an item with a free slot they never saw remained.
 
 Prints p50/p95/p99 latency of fetch and submit (client side, ms), requests/s, the server's CPU
-milliseconds per request (all its processes, measured over the timed run only), status codes,
+milliseconds per request (all its processes, measured over the timed run only); on PostgreSQL
+the connections opened during the run (``pg_stat_database.sessions``) and, for the throw-away
+cluster, its CPU milliseconds per request (the postmaster and its backends); status codes,
 the load average before and after (on a shared machine the latencies mean little without it), and
 one JSON line at the end. Target on a 2-core machine, SQLite and PostgreSQL: p95 under 50 ms for
 fetch and submit at 50 annotators with a 1 s think time, 0 lost, 0 over overlap.
@@ -94,6 +96,44 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return round(total, 2)
     except (OSError, ValueError, IndexError):
         return None
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of a process, of its live children, and of the children it has reaped (a
+    PostgreSQL server: the postmaster and its backends, those that exited included)."""
+    def fields(p: int) -> list[str]:
+        with open(f"/proc/{p}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+
+    try:
+        f = fields(pid)
+        ticks = sum(int(x) for x in f[11:15])
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            try:
+                c = fields(int(child))
+                ticks += int(c[11]) + int(c[12])
+            except OSError:
+                pass  # exited meanwhile: counted by the parent once reaped
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pg_sessions_opened(db_url: str) -> int | None:
+    """Connections opened to the database so far (``pg_stat_database.sessions``, PostgreSQL 14+)."""
+    if not db_url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(db_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")).scalar()
+    except Exception:  # an older server, or no right to read the statistics
+        return None
+    finally:
+        engine.dispose()
 
 
 def synthetic_pairs(n: int, seed: int) -> list[dict]:
@@ -359,6 +399,7 @@ def main(argv=None) -> int:
 
         pg = start_postgres(BENCH_OPTIONS)
         args.db = pg.new_database("bench")
+        args.db_pid = pg.postmaster_pid()
     try:
         return run_one(args)
     finally:
@@ -378,14 +419,26 @@ def run_one(args) -> int:
     load0 = os.getloadavg()
     marks: dict[str, float | None] = {}
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    db_pid = getattr(args, "db_pid", None)   # a throw-away PostgreSQL: its CPU is counted too
+
+    def on_start() -> None:
+        marks.update(cpu0=proc_cpu_seconds(proc.pid), db0=tree_cpu_seconds(db_pid) if db_pid else None,
+                     sessions0=pg_sessions_opened(db_url))
+
     try:
-        stats, elapsed = asyncio.run(run_clients(url, pid, names, args,
-                                                 on_start=lambda: marks.update(cpu0=proc_cpu_seconds(proc.pid))))
+        stats, elapsed = asyncio.run(run_clients(url, pid, names, args, on_start=on_start))
     finally:
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         server_cpu_end = proc_cpu_seconds(proc.pid)
         server_cpu = (round(server_cpu_end - marks["cpu0"], 2)
                       if server_cpu_end is not None and marks.get("cpu0") is not None else None)
+        db_cpu_end = tree_cpu_seconds(db_pid) if db_pid else None
+        db_cpu = (round(db_cpu_end - marks["db0"], 2)
+                  if db_cpu_end is not None and marks.get("db0") is not None else None)
+        sessions_end = pg_sessions_opened(db_url)
+        # minus the one this count opens
+        sessions = (sessions_end - marks["sessions0"] - 1
+                    if sessions_end is not None and marks.get("sessions0") is not None else None)
         load1 = os.getloadavg()
         proc.terminate()
         try:
@@ -403,6 +456,10 @@ def run_one(args) -> int:
                 "requests_per_s": round((len(stats.fetch) + len(stats.submit)) / elapsed, 1) if elapsed else None,
                 "server_cpu_ms_per_request": (round(1000 * server_cpu / (len(stats.fetch) + len(stats.submit)), 2)
                                               if server_cpu and (stats.fetch or stats.submit) else None),
+                "db_cpu_s": db_cpu,
+                "db_cpu_ms_per_request": (round(1000 * db_cpu / (len(stats.fetch) + len(stats.submit)), 2)
+                                          if db_cpu is not None and (stats.fetch or stats.submit) else None),
+                "db_connections_opened": sessions,
                 "loadavg_before": [round(x, 2) for x in load0], "loadavg_after": [round(x, 2) for x in load1],
                 "target_met": None})
     for kind, vals in (("fetch", stats.fetch), ("submit", stats.submit)):
@@ -424,6 +481,9 @@ def run_one(args) -> int:
     print(f"  server CPU {res['server_cpu_s']} s = {res['server_cpu_ms_per_request']} ms per request; clients "
           f"{res['client_cpu_s']} s; {os.cpu_count()} cores; load average {res['loadavg_before'][0]} before, "
           f"{res['loadavg_after'][0]} after")
+    if res["db_cpu_s"] is not None or res["db_connections_opened"] is not None:
+        print(f"  database: CPU {res['db_cpu_s']} s = {res['db_cpu_ms_per_request']} ms per request; "
+              f"{res['db_connections_opened']} connections opened during the run")
     res["target_met"] = bool(res["fetch_ms"]["p95"] < 50 and res["submit_ms"]["p95"] < 50 and not res["lost"]
                              and not res["over_overlap"])
     print(f"  target (p95 < 50 ms fetch and submit, 0 lost, 0 over overlap): "

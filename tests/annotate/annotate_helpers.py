@@ -3,7 +3,9 @@ SQLite file with users, and small helpers to log in and drive the API and the HT
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 
 import pytest
 
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from datamill.annotate import create_app  # noqa: E402
 from datamill.annotate.auth import create_user  # noqa: E402
+from pg_server import PostgresUnavailable, start_postgres  # noqa: E402
 
 PASSWORDS = {"admin": "admin-pass-1", "ann1": "ann1-pass-1", "ann2": "ann2-pass-1", "ann3": "ann3-pass-1",
              "rev1": "rev1-pass-1", "rev2": "rev2-pass-1", "outsider": "outsider-pass-1"}
@@ -22,9 +25,14 @@ ROLES = {"admin": "admin", "ann1": "annotator", "ann2": "annotator", "ann3": "an
          "rev2": "reviewer", "outsider": "annotator"}
 
 
-def make_app(tmp_path, **kwargs):
+# DATAMILL_TEST_POSTGRES=1 (CI sets it): tests that take the ``app`` fixture with
+# ``@pytest.mark.parametrize("app", BACKENDS, indirect=True)`` run on a throw-away PostgreSQL too
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("DATAMILL_TEST_POSTGRES") == "1" else [])
+
+
+def make_app(tmp_path, db_url: str | None = None, **kwargs):
     kwargs.setdefault("fast_hash", True)
-    app = create_app(f"sqlite:///{tmp_path / 'annotate.db'}", secret="test-secret", **kwargs)
+    app = create_app(db_url or f"sqlite:///{tmp_path / 'annotate.db'}", secret="test-secret", **kwargs)
     with app.state.writer() as db:
         for name, role in ROLES.items():
             create_user(db, name, PASSWORDS[name], role, hasher=app.state.settings.hasher)
@@ -32,9 +40,35 @@ def make_app(tmp_path, **kwargs):
     return app
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL cluster for the session (:mod:`pg_server`); skips when it cannot be
+    had without root, fails when ``DATAMILL_TEST_POSTGRES=1`` asked for it and it does not start."""
+    pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' for the PostgreSQL run")
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        if "not running as root" in str(exc):
+            pytest.skip(str(exc))
+        pytest.fail(f"DATAMILL_TEST_POSTGRES=1 but {exc}")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path, max_body=256 * 1024, max_upload=4 << 20)
+def app(request, tmp_path):
+    """The app on a fresh SQLite file, or (``parametrize("app", BACKENDS, indirect=True)``) on a
+    fresh database of the session's PostgreSQL."""
+    db_url = None
+    if getattr(request, "param", "sqlite") == "postgresql":
+        db_url = request.getfixturevalue("postgres_server").new_database(f"annotate_{secrets.token_hex(4)}")
+    app = make_app(tmp_path, db_url, max_body=256 * 1024, max_upload=4 << 20)
+    yield app
+    app.state.engine.dispose()
 
 
 @pytest.fixture

@@ -75,6 +75,14 @@ class PostgresServer:
     password: str
     admin_url: str
     stop: Callable[[], None] = field(repr=False, default=lambda: None)
+    data_dir: str = ""
+
+    def postmaster_pid(self) -> int | None:
+        """The server's main process (from ``postmaster.pid``), or ``None``."""
+        try:
+            return int(Path(self.data_dir, "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def new_database(self, name: str) -> str:
         """A fresh empty database; returns its SQLAlchemy URL (psycopg 3)."""
@@ -148,4 +156,4 @@ def start_postgres(options: str = FAST_OPTIONS) -> PostgresServer:
         shutil.rmtree(base, ignore_errors=True)
 
     return PostgresServer("127.0.0.1", port, "datamill", password,
-                          f"postgresql://datamill:{password}@127.0.0.1:{port}/postgres", stop)
+                          f"postgresql://datamill:{password}@127.0.0.1:{port}/postgres", stop, data)

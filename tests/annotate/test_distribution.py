@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
-from annotate_helpers import new_project, next_task, pair, rate_rank_answer, submit
+from annotate_helpers import BACKENDS, new_project, next_task, pair, rate_rank_answer, submit
 from datamill.annotate.db import Assignment, Item, utcnow
 from datamill.annotate.questions import score_and_uncertainty, uncertainty_from_score
+
+
+# every test that takes ``app`` runs on SQLite and, with DATAMILL_TEST_POSTGRES=1, on PostgreSQL
+# (where fetches, submissions and lock sweeps take the one-statement path of distribution_pg)
+on_both = pytest.mark.parametrize("app", BACKENDS, indirect=True)
 
 
 def _expire_all_locks(app):
@@ -30,6 +36,7 @@ def _drain(api, user, pid, limit=100):
     raise AssertionError("queue never ran dry")
 
 
+@on_both
 def test_overlap_k_and_never_twice(api):
     pid = new_project(api, records=[pair(i) for i in range(5)], overlap=2)
     got = {u: _drain(api, u, pid) for u in ("ann1", "ann2", "ann3")}
@@ -43,6 +50,7 @@ def test_overlap_k_and_never_twice(api):
     assert len(got["ann1"]) == 5 and len(got["ann2"]) == 5 and got["ann3"] == []
 
 
+@on_both
 def test_lock_is_kept_and_returned_again(api):
     pid = new_project(api, records=[pair(i) for i in range(3)])
     t1 = next_task(api, "ann1", pid)
@@ -53,6 +61,7 @@ def test_lock_is_kept_and_returned_again(api):
     assert other["item"]["external_id"] != t1["item"]["external_id"]
 
 
+@on_both
 def test_abandoned_lock_expires_and_goes_to_someone_else(api, app):
     pid = new_project(api, records=[pair(0)], overlap=1)
     t1 = next_task(api, "ann1", pid)
@@ -70,6 +79,7 @@ def test_abandoned_lock_expires_and_goes_to_someone_else(api, app):
     assert submit(api, "ann2", t2["id"], rate_rank_answer()).status_code == 200
 
 
+@on_both
 def test_skip_never_shown_again_and_frees_the_slot(api):
     pid = new_project(api, records=[pair(0), pair(1)], overlap=1)
     t = next_task(api, "ann1", pid)
@@ -86,6 +96,7 @@ def test_skip_never_shown_again_and_frees_the_slot(api):
     assert api("ann1").post(f"/api/tasks/{t2['id']}/skip").status_code == 409
 
 
+@on_both
 def test_uncertainty_orders_the_queue(api):
     scores = [0.99, 0.05, 0.52, 0.7, 0.4]
     pid = new_project(api, records=[pair(i, score=s) for i, s in enumerate(scores)])
@@ -95,6 +106,7 @@ def test_uncertainty_orders_the_queue(api):
     assert order == expected
 
 
+@on_both
 def test_dataset_order_without_active_learning_or_scores(api):
     pid = new_project(api, name="plain", records=[pair(i, score=s) for i, s in enumerate([0.9, 0.5, 0.1])],
                       active_learning=False)
@@ -103,6 +115,7 @@ def test_dataset_order_without_active_learning_or_scores(api):
     assert _drain(api, "ann1", pid2) == ["pair-0", "pair-1", "pair-2"]
 
 
+@on_both
 def test_scored_items_before_unscored(api):
     recs = [pair(0), pair(1, score=0.9), pair(2)]
     pid = new_project(api, records=recs)
@@ -120,6 +133,7 @@ def test_uncertainty_functions():
     assert score_and_uncertainty({}) == (None, None)
 
 
+@on_both
 def test_remaining_counts_and_slots(api, app):
     pid = new_project(api, records=[pair(i) for i in range(4)], overlap=2)
     assert api("ann1").get(f"/api/projects/{pid}").json()["remaining_for_me"] == 4
@@ -131,6 +145,7 @@ def test_remaining_counts_and_slots(api, app):
     assert taken[t["item"]["external_id"]] == 1 and sum(taken.values()) == 1
 
 
+@on_both
 def test_annotator_needs_membership(api):
     pid = new_project(api, records=[pair(0)], annotators=("ann1",))
     assert api("ann2").post(f"/api/projects/{pid}/next").status_code == 404

@@ -37,3 +37,6 @@ def test_load_benchmark_smoke(backend, tmp_path):
     assert res["requests_per_s"] > 0 and res["server_cpu_ms_per_request"] is not None
     assert len(res["loadavg_before"]) == 3 and "p95" in res["fetch_ms"] and "p95" in res["submit_ms"]
     assert "requests/s" in r.stdout and "ms per request" in r.stdout and "load average" in r.stdout
+    if backend == "postgresql":  # the throw-away cluster's CPU and the connections opened are printed too
+        assert res["db_cpu_ms_per_request"] is not None and res["db_connections_opened"] is not None
+        assert "connections opened" in r.stdout

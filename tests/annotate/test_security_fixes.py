@@ -11,7 +11,7 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from annotate_helpers import make_app, new_project, next_task, pair, rate_rank_answer, submit, web_login
+from annotate_helpers import BACKENDS, make_app, new_project, next_task, pair, rate_rank_answer, submit, web_login
 
 UPLOAD_ROUTES = ("/admin/projects", "/admin/projects/1/import", "/api/projects/1/upload", "/api/projects/1/import")
 
@@ -96,6 +96,7 @@ def test_upload_forms_carry_the_csrf_token_in_their_action(app, api, client):
 # fix 3: removing a member revokes their tasks
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_removed_member_loses_their_tasks_and_their_locks(app, api, client):
     from sqlalchemy import select
 
@@ -123,6 +124,7 @@ def test_removed_member_loses_their_tasks_and_their_locks(app, api, client):
     assert next_task(api, "ann2", pid)["item"]["id"] == t["item"]["id"]
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_removed_member_rework_is_released_and_reject_is_final(app, api):
     pid = new_project(api, name="rw", records=[pair(0), pair(1)], annotators=("ann1",), review_rounds=2)
     t1 = next_task(api, "ann1", pid)
@@ -140,6 +142,7 @@ def test_removed_member_rework_is_released_and_reject_is_final(app, api):
     assert [i["taken"] for i in d] == [0, 0]
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_web_member_removal_revokes_too(app, api, client):
     pid = new_project(api, name="rmw", records=[pair(0)], annotators=("ann1",))
     t = next_task(api, "ann1", pid)
@@ -155,6 +158,7 @@ def test_web_member_removal_revokes_too(app, api, client):
 # fix 4: a demoted reviewer cannot review
 
 
+@pytest.mark.parametrize("app", BACKENDS, indirect=True)
 def test_demoted_reviewer_loses_review_rights_at_once(app, api, client):
     pid = new_project(api, name="demote", records=[pair(0)], annotators=("ann1",), reviewers=("rev1",))
     t = next_task(api, "ann1", pid)

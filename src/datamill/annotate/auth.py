@@ -26,7 +26,7 @@ from typing import Iterator
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from datamill.annotate.db import (EXPIRED, LOCKED, MEMBER_ROLES, REVOKED, REWORK, ROLES, Assignment, AuthSession,
@@ -154,10 +154,14 @@ def start_session(db: Session, user: User, ttl_seconds: int) -> tuple[str, AuthS
     return token, sess
 
 
+# built once: every request runs it (a reused statement skips SQLAlchemy's statement building)
+_SESSION_BY_TOKEN = select(AuthSession).where(AuthSession.token_hash == bindparam("token_hash"))
+
+
 def session_for_token(db: Session, token: str | None) -> AuthSession | None:
     if not token or len(token) > 200:
         return None
-    sess = db.scalar(select(AuthSession).where(AuthSession.token_hash == _token_hash(token)))
+    sess = db.scalar(_SESSION_BY_TOKEN, {"token_hash": _token_hash(token)})
     if sess is None or sess.expires_at <= utcnow() or not sess.user.active:
         return None
     return sess
@@ -229,13 +233,31 @@ class CsrfFailed(Exception):
 # who may see what
 
 
+def _allowed_roles(user: User, roles) -> set[str]:
+    roles = {r for r in roles if r}
+    if user.role == "annotator":  # a reviewer membership left from an older role counts for nothing
+        roles.discard("reviewer")
+    return roles
+
+
 def memberships(db: Session, user: User, project_id: int) -> set[str]:
     """The user's roles in the project, as their account's role allows them now (a reviewer
     membership of a user who is no longer a reviewer counts for nothing)."""
-    roles = set(db.scalars(select(Member.role).where(Member.project_id == project_id, Member.user_id == user.id)))
-    if user.role == "annotator":
-        roles.discard("reviewer")
-    return roles
+    return _allowed_roles(user, db.scalars(select(Member.role).where(Member.project_id == project_id,
+                                                                     Member.user_id == user.id)))
+
+
+_PROJECT_AND_ROLES = (select(Project, Member.role)
+                      .outerjoin(Member, and_(Member.project_id == Project.id, Member.user_id == bindparam("uid")))
+                      .where(Project.id == bindparam("pid")))
+
+
+def project_and_memberships(db: Session, user: User, project_id: int) -> tuple[Project | None, set[str]]:
+    """The project (``None`` when there is none) and :func:`memberships`, in one query."""
+    rows = db.execute(_PROJECT_AND_ROLES, {"pid": project_id, "uid": user.id}).all()
+    if not rows:
+        return None, set()
+    return rows[0][0], _allowed_roles(user, (r for _, r in rows))
 
 
 def is_annotator_of(db: Session, user_id: int, project_id: int) -> bool:
@@ -253,17 +275,13 @@ def visible_projects(db: Session, user: User) -> list[Project]:
 def project_for(db: Session, user: User, project_id: int, *, need: str | None = None) -> Project:
     """The project if ``user`` may see it (and has role ``need``: ``annotator``, ``reviewer`` or
     ``admin``); otherwise 404 — or 403 when they see it but lack the role."""
-    project = db.get(Project, project_id)
+    project, roles = project_and_memberships(db, user, project_id)
     if project is None:
         raise HTTPException(404, "no such project")
     if user.role == "admin":
-        if need in (None, "admin", "reviewer"):
-            return project
-        roles = memberships(db, user, project_id)
-        if need in roles:
+        if need in (None, "admin", "reviewer") or need in roles:
             return project
         raise HTTPException(403, f"you are not an {need} of this project (add yourself as a member)")
-    roles = memberships(db, user, project_id)
     if not roles:
         raise HTTPException(404, "no such project")
     if need == "admin" or (need and need not in roles):

@@ -12,6 +12,9 @@
 * Active learning: when the project orders by uncertainty and items carry a model score, the
   most uncertain items come first; otherwise dataset order. Items that already have some
   answers do not jump the queue (uncertainty, then position).
+* On PostgreSQL a fetch, a submission and a lock sweep are one statement each
+  (:mod:`datamill.annotate.distribution_pg`, same rules): :func:`quick_next_task` and
+  :func:`submit` may run in autocommit mode there; the code below is the portable path.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import time
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from datamill.annotate.auth import is_annotator_of
+from datamill.annotate import distribution_pg
 from datamill.annotate.db import (ACCEPTED, EXPIRED, HOLDS_SLOT, LOCKED, OPEN_FOR_SUBMIT, REWORK, SKIPPED,
                                   SUBMITTED, Annotation, Assignment, Item, Member, Project, User, log_event, utcnow)
 from datamill.annotate.questions import AnswerError, validate_answer
@@ -63,6 +66,8 @@ def with_retry(sessionmaker, fn: Callable[[Session], T], attempts: int = 4) -> T
 def expire_locks(db: Session, project_id: int | None = None) -> int:
     """Mark live-looking locks whose time ran out as expired and free their slots."""
     now = utcnow()
+    if project_id is not None and distribution_pg.applies(db):
+        return distribution_pg.expire_locks(db, project_id, now)
     q = select(Assignment.id, Assignment.item_id).where(Assignment.status == LOCKED, Assignment.locked_until < now)
     if project_id is not None:
         q = q.where(Assignment.project_id == project_id)
@@ -106,9 +111,23 @@ def queue_query(project: Project, user_id: int):
     return q
 
 
-def next_task(db: Session, user: User, project: Project) -> Assignment | None:
+def quick_next_task(db: Session, user: User, project: Project) -> Assignment | None:
+    """PostgreSQL: the task :func:`next_task` would give, in one statement (and the lock sweep,
+    one more, when due), safe to run in autocommit mode: no BEGIN and COMMIT round trips.
+    ``None``: nothing found that way; run :func:`next_task` (``quick=False``) in a transaction,
+    which tells "nothing left" from "every free row was held at that instant". SQLite: ``None``."""
+    if not distribution_pg.applies(db):
+        return None
+    _expire_now_and_then(db, project.id)
+    return distribution_pg.take_next(db, user, project, utcnow())
+
+
+def next_task(db: Session, user: User, project: Project, *, quick: bool = True) -> Assignment | None:
     """The task ``user`` should work on now in ``project`` (locked for them), or ``None`` when
-    there is nothing left for them. Flushes; the caller commits."""
+    there is nothing left for them. Flushes; the caller commits. ``quick``: on PostgreSQL try
+    :func:`quick_next_task` first (``False`` when the caller just did)."""
+    if quick and (a := quick_next_task(db, user, project)) is not None:
+        return a
     now = utcnow()
     # one query for "my live lock, else my oldest rework"
     mine = db.scalar(select(Assignment).where(
@@ -124,7 +143,8 @@ def next_task(db: Session, user: User, project: Project) -> Assignment | None:
         if db.get_bind().dialect.name == "postgresql":
             # lock a few candidate rows and skip the ones other requests hold: concurrent fetches
             # take different items instead of queueing on the same row locks at the queue's head
-            candidates = list(db.scalars(q.limit(5).with_for_update(skip_locked=True, of=Item)))
+            # (NO KEY UPDATE: a submission's foreign-key check on the item row does not block it)
+            candidates = list(db.scalars(q.limit(5).with_for_update(skip_locked=True, key_share=True, of=Item)))
         if not candidates:  # SQLite (one writer at a time), or every free row is held right now
             candidates = list(db.scalars(q.limit(25)))
         if not candidates:
@@ -147,13 +167,45 @@ def next_task(db: Session, user: User, project: Project) -> Assignment | None:
             return a
 
 
+def one_statement_writes(db: Session) -> bool:
+    """Whether :func:`submit` writes in one statement on ``db`` (PostgreSQL), so that it may run
+    in autocommit mode; otherwise (SQLite) run it in a write transaction (:func:`with_retry`)."""
+    return distribution_pg.applies(db)
+
+
+def retry_statement(db: Session, fn: Callable[[], T], attempts: int = 4) -> T:
+    """Run ``fn()`` (one statement in autocommit mode, which rolls itself back when it fails) and
+    run it again on a unique-key race or a deadlock/serialization failure."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return fn()
+        except (IntegrityError, OperationalError) as exc:
+            db.rollback()
+            last = exc
+    raise Conflict(f"the database was busy, try again ({type(last).__name__})")
+
+
+# built once (every submission runs it): the task, its project, and whether its owner still annotates there
+_OWN_TASK = (select(Assignment, Project, Member.id).join(Project, Project.id == Assignment.project_id)
+             .outerjoin(Member, and_(Member.project_id == Assignment.project_id, Member.user_id == Assignment.user_id,
+                                     Member.role == "annotator"))
+             .where(Assignment.id == bindparam("aid"), Assignment.user_id == bindparam("uid")).limit(1))
+
+
+def own_task(db: Session, user: User, assignment_id: int) -> tuple[Assignment, Project]:
+    """The user's own assignment in a project they still annotate in, and its project, in one
+    query; :class:`NotFound` for anyone else's, for none, and once they were removed."""
+    row = db.execute(_OWN_TASK, {"aid": assignment_id, "uid": user.id}).first()
+    if row is None or row[2] is None:
+        raise NotFound("no such task")
+    return row[0], row[1]
+
+
 def get_assignment(db: Session, user: User, assignment_id: int) -> Assignment:
     """The user's own assignment in a project they still annotate in; :class:`NotFound` for
     anyone else's, for none, and once they were removed from the project."""
-    a = db.get(Assignment, assignment_id)
-    if a is None or a.user_id != user.id or not is_annotator_of(db, user.id, a.project_id):
-        raise NotFound("no such task")
-    return a
+    return own_task(db, user, assignment_id)[0]
 
 
 def skip(db: Session, user: User, assignment_id: int) -> Assignment:
@@ -187,45 +239,62 @@ def submit(db: Session, user: User, assignment_id: int, answer: Any, *,
     submitting the same answer again returns the stored one with ``duplicate=True``; a
     different answer for a task already submitted is a :class:`Conflict`. The status change is
     a conditional update, so two concurrent submissions store exactly one answer."""
-    a = get_assignment(db, user, assignment_id)
-    project = db.get(Project, a.project_id)
+    ann, duplicate, _ = submit_task(db, user, assignment_id, answer, expected_version=expected_version)
+    return ann, duplicate
+
+
+def submit_task(db: Session, user: User, assignment_id: int, answer: Any, *,
+                expected_version: int | None = None) -> tuple[Annotation, bool, Assignment]:
+    """:func:`submit`, and the assignment as it is now (no second read)."""
+    a, project = own_task(db, user, assignment_id)
     answer = validate_answer(project.question_schema, a.item.view, answer)
     if a.status not in OPEN_FOR_SUBMIT:
         last = latest_annotation(db, a.id)
         if last is not None and last.answer == answer:
-            return last, True
+            return last, True, a
         raise Conflict(f"this task is {a.status}; it cannot be answered again")
     if expected_version is not None and expected_version != a.version:
         last = latest_annotation(db, a.id)
         if last is not None and last.answer == answer:
-            return last, True
+            return last, True, a
         raise Conflict("the task changed since you opened it; reload it")
     now = utcnow()
     new_status = SUBMITTED if project.review_rounds > 0 else ACCEPTED
     old_status, old_version, old_round = a.status, a.version, a.round
-    res = db.execute(update(Assignment).where(Assignment.id == a.id, Assignment.status == old_status,
-                                              Assignment.version == old_version)
-                     .values(status=new_status, round=Assignment.round + 1, version=Assignment.version + 1,
-                             locked_until=None, updated_at=now)
-                     .execution_options(synchronize_session=False))
-    if res.rowcount != 1:
+    if distribution_pg.applies(db):  # one statement; safe in autocommit mode
+        ann_id = distribution_pg.store_submission(db, a, user, answer, new_status, now)
+        ann = None
+        if ann_id is not None:
+            ann = Annotation(id=ann_id, assignment_id=a.id, item_id=a.item_id, user_id=user.id, round=old_round + 1,
+                             answer=answer, created_at=now)
+            make_transient_to_detached(ann)
+            ann = db.merge(ann, load=False)
+    else:
+        res = db.execute(update(Assignment).where(Assignment.id == a.id, Assignment.status == old_status,
+                                                  Assignment.version == old_version)
+                         .values(status=new_status, round=Assignment.round + 1, version=Assignment.version + 1,
+                                 locked_until=None, updated_at=now)
+                         .execution_options(synchronize_session=False))
+        ann = None
+        if res.rowcount == 1:
+            if old_status == EXPIRED:  # the slot went back to the pool: take one again
+                db.execute(update(Item).where(Item.id == a.item_id).values(taken=Item.taken + 1))
+            ann = Annotation(assignment_id=a.id, item_id=a.item_id, user_id=user.id, round=old_round + 1,
+                             answer=answer, created_at=now)
+            db.add(ann)
+            db.flush()
+            log_event(db, "submit", user_id=user.id, project_id=a.project_id, assignment_id=a.id, round=ann.round)
+    if ann is None:
         db.rollback()
         last = latest_annotation(db, a.id)
         if last is not None and last.answer == answer:
-            return last, True
+            return last, True, a
         raise Conflict("this task was submitted meanwhile")
-    if old_status == EXPIRED:  # the slot went back to the pool: take one again
-        db.execute(update(Item).where(Item.id == a.item_id).values(taken=Item.taken + 1))
-    ann = Annotation(assignment_id=a.id, item_id=a.item_id, user_id=user.id, round=old_round + 1, answer=answer,
-                     created_at=now)
-    db.add(ann)
-    db.flush()
-    log_event(db, "submit", user_id=user.id, project_id=a.project_id, assignment_id=a.id, round=ann.round)
     # the row as the conditional UPDATE left it, without reading it back
     for attr, value in (("status", new_status), ("round", old_round + 1), ("version", old_version + 1),
                         ("locked_until", None), ("updated_at", now)):
         set_committed_value(a, attr, value)
-    return ann, False
+    return ann, False, a
 
 
 def my_tasks(db: Session, user: User, project_id: int | None = None) -> list[Assignment]:
@@ -242,5 +311,6 @@ def remaining(db: Session, project: Project, user: User) -> int:
     return db.scalar(select(func.count()).select_from(queue_query(project, user.id).order_by(None).subquery())) or 0
 
 
-__all__ = ["Conflict", "NotFound", "AnswerError", "with_retry", "expire_locks", "next_task", "skip", "submit",
-           "get_assignment", "latest_annotation", "my_tasks", "remaining", "queue_query", "HOLDS_SLOT"]
+__all__ = ["Conflict", "NotFound", "AnswerError", "with_retry", "retry_statement", "one_statement_writes",
+           "expire_locks", "next_task", "quick_next_task", "skip", "submit", "submit_task", "get_assignment",
+           "own_task", "latest_annotation", "my_tasks", "remaining", "queue_query", "HOLDS_SLOT"]

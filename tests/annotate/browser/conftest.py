@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pg_server import PostgresUnavailable, apt_install, free_port, is_root, start_postgres  # noqa: E402
+from pg_server import apt_install, free_port, is_root  # noqa: E402
 
 # no module-level importorskip here: a skip raised while pytest loads a conftest named on its
 # command line is an error, not a skip. The fixtures skip instead.
@@ -93,21 +93,7 @@ def browser(chromium_path):
 # PostgreSQL
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' for the PostgreSQL run")
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        if "not running as root" in str(exc):
-            pytest.skip(str(exc))
-        pytest.fail(f"DATAMILL_TEST_POSTGRES=1 but {exc}")
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
+# ``postgres_server``: the session's cluster, from tests/annotate/conftest.py (annotate_helpers)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,9 +25,13 @@ def next_task(project_id: DbId, request: Request, p: Principal = Depends(api_pri
     nothing is left."""
     pr = auth.project_for(db, p.user, project_id, need="annotator")
     user = p.user
+    # PostgreSQL: one statement on this request's connection (autocommit), no transaction
+    a = distribution.retry_statement(db, lambda: distribution.quick_next_task(db, user, pr))
+    if a is not None:
+        return {"task": task_json(db, a, project=pr)}
 
     def go(s: Session):  # the task's JSON is built in the same transaction: no second read
-        a = distribution.next_task(s, user, pr)
+        a = distribution.next_task(s, user, pr, quick=False)
         return task_json(s, a, project=pr) if a else None
 
     return {"task": distribution.with_retry(request.app.state.writer, go)}
@@ -49,16 +53,18 @@ def get_task(task_id: DbId, p: Principal = Depends(api_principal), db: Session =
 
 
 @router.post("/tasks/{task_id}/submit", tags=["tasks"])
-def submit(task_id: DbId, body: SubmitIn, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def submit(task_id: DbId, body: SubmitIn, request: Request, p: Principal = Depends(api_principal),
+           db: Session = Depends(get_db)) -> dict[str, Any]:
     """Submit my answer. The same answer twice is stored once (``duplicate: true``); a different
     answer to a task already submitted is 409."""
     user = p.user
 
     def go(s: Session):
-        ann, dup = distribution.submit(s, user, task_id, body.answer, expected_version=body.version)
-        a = s.get(Assignment, task_id)
+        ann, dup, a = distribution.submit_task(s, user, task_id, body.answer, expected_version=body.version)
         return {"annotation_id": ann.id, "round": ann.round, "status": a.status, "duplicate": dup}
 
+    if distribution.one_statement_writes(db):  # PostgreSQL: on this request's connection, autocommit
+        return distribution.retry_statement(db, lambda: go(db))
     return distribution.with_retry(request.app.state.writer, go)
 
 
