@@ -20,7 +20,7 @@ __all__ = ["iter_json_objects"]
 
 def iter_json_objects(path: str, *, what: str = "") -> Iterator[dict[str, Any]]:
     """The objects of ``path`` in order; ``what`` (e.g. ``"labels file"``) starts each error."""
-    from datamill.io.lines import open_lines
+    from datamill.io.lines import numbered_lines
 
     where = f"{what} {path}" if what else path
     if path.lower().endswith(".json"):
@@ -36,11 +36,7 @@ def iter_json_objects(path: str, *, what: str = "") -> Iterator[dict[str, Any]]:
                     raise InputError(f"{where}: item {i}: expected a JSON object, got {type(row).__name__}")
                 yield row
             return
-    for line_no, raw in enumerate(open_lines(path), 1):
-        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # a byte-order mark some editors write
-        if not raw.strip():
-            continue
+    for line_no, raw in numbered_lines(path):
         try:
             row = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -173,3 +173,14 @@ def open_lines(path: str) -> Iterator[bytes]:
     compressed data raises :class:`TruncatedError`/:class:`CorruptError` after the last good line."""
     for _, line in iter_lines(path):
         yield line
+
+
+def numbered_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line)`` for the non-blank lines of a plain, .gz or .zst file, a
+    byte-order mark before the first line read past (readers of JSON lines); truncated or
+    corrupt compressed data raises as :func:`open_lines` does."""
+    for line_no, raw in enumerate(open_lines(path), 1):
+        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a byte-order mark some editors write
+        if raw.strip():
+            yield line_no, raw

@@ -153,16 +153,11 @@ def iter_rows(path: str) -> Iterator[tuple[dict[str, Any], Any]]:
         fh.close()
     # JSON lines: through datamill.io.lines, which says when a .gz/.zst file was cut (zstandard's
     # own reader can return a short file, or half a line, without a word)
-    from datamill.io.lines import CorruptError, TruncatedError, open_lines
+    from datamill.io.lines import CorruptError, TruncatedError, numbered_lines
 
     line = 0
     try:
-        for raw in open_lines(path):
-            line += 1
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # a byte-order mark some editors write
-            if not raw.strip():
-                continue
+        for line, raw in numbered_lines(path):
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
@@ -361,8 +356,6 @@ def write_records(records: Iterable[PostRecord | dict[str, Any]], path: str, fmt
     nothing is written. ``dataset_info="name"`` also adds an entry for the file to
     ``dataset_info.json`` beside it, so LLaMA-Factory loads it as ``dataset: name``.
     ``keep_empty=False``: when no record could be written, no file is left (and none replaced)."""
-    from datamill.io.atomic import atomic_open
-
     try:
         return _write_records(records, path, fmt, keep_extra=keep_extra, errors=errors,
                               dataset_info=dataset_info, keep_empty=keep_empty, **options)
