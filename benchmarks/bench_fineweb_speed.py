@@ -237,9 +237,9 @@ def main() -> None:
     ap.add_argument("--datamill-extractor", default="trafilatura",
                     choices=["trafilatura", "resiliparse", "datamill"],
                     help="extract_html backend on the datamill side (trafilatura = same as the anchor)")
-    ap.add_argument("--datamill-prefilter", action="store_true",
-                    help="datamill: html_language_prefilter before extract_html (identical output; "
-                         "pays off when extraction is expensive, e.g. trafilatura)")
+    ap.add_argument("--datamill-prefilter", action=argparse.BooleanOptionalAction, default=True,
+                    help="datamill: html_language_prefilter before extract_html, as recipes/fineweb.yaml "
+                         "does (identical output: it drops only pages language_id drops; default on)")
     ap.add_argument("--only", choices=["datatrove", "datamill"], default=None)
     ap.add_argument("--modes", default="end_to_end,filters_only")
     ap.add_argument("--rounds", type=int, default=1)

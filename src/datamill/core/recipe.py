@@ -334,9 +334,11 @@ def _relative_to_recipe(value: Any, recipe_path: str) -> Any:
 def preflight(steps, path: str | None = None) -> None:
     """Every step's :meth:`~datamill.core.step.Step.preflight`; a failure becomes a
     :class:`RecipeError` naming the step (and the recipe file, when given)."""
-    for step in steps:
+    steps = list(steps)
+    for i, step in enumerate(steps):
         try:
             step.preflight()
+            step.check_pipeline(steps, i)
         except RecipeError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported with the step's label

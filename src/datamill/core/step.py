@@ -154,6 +154,10 @@ class Step:
         step needs is there; raise an error naming what is missing. ``datamill check`` and
         ``Pipeline.run`` call it for every step. Loads nothing heavy."""
 
+    def check_pipeline(self, steps: list["Step"], index: int) -> None:
+        """Check, before the run, that this step (``steps[index]``) agrees with the others of its
+        pipeline; raise an error saying what to change. Called by ``preflight`` beside it."""
+
     def setup(self) -> None:
         """Load models and resources. Called once per worker before the first batch."""
 

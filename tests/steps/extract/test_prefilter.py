@@ -11,7 +11,7 @@ from datamill.core.stats import StepStats
 from datamill.core.step import REGISTRY, StepContext
 from datamill.steps.extract import parsed
 from datamill.steps.extract.html import ExtractHTML
-from datamill.steps.extract.prefilter import HTMLLanguagePrefilter, windows_of
+from datamill.steps.extract.prefilter import HTMLLanguagePrefilter, slices_of, windows_of
 from datamill.steps.langid.tagger import LanguageTagger
 
 EN = ["The city council approved the new budget on Tuesday after a long debate about funding "
@@ -56,6 +56,13 @@ def test_registered_and_validates():
         HTMLLanguagePrefilter([])
     with pytest.raises(ValueError, match="min_score"):
         HTMLLanguagePrefilter(["en"], min_score=0)
+    with pytest.raises(ValueError, match="read"):
+        HTMLLanguagePrefilter(["en"], read="all")
+    with pytest.raises(ValueError, match="slice_chars"):
+        HTMLLanguagePrefilter(["en"], slice_chars=10)
+    assert (HTMLLanguagePrefilter(["en"]).windows, HTMLLanguagePrefilter(["en"]).window_chars) == (2, 1000)
+    assert (HTMLLanguagePrefilter(["en"], read="page").windows,
+            HTMLLanguagePrefilter(["en"], read="page").window_chars) == (3, 600)
     with pytest.raises(ValueError, match="no label"):
         HTMLLanguagePrefilter(["xx-nolang"]).ensure_setup()
 
@@ -68,34 +75,67 @@ def test_windows_of():
     assert windows_of("a" * 1000, 600, 3) == ["a" * 600, "a" * 400]
 
 
-@pytest.mark.parametrize("repeat", [1, 6])  # short and long pages
-def test_english_kept_german_and_chinese_dropped(repeat):
-    step = HTMLLanguagePrefilter(["en"])
+def test_slices_of():
+    head = "<html><head><style>" + "x" * 5000 + "</style></head>"
+    small = head + "<body><p>short</p></body></html>"
+    assert slices_of(small, 1000, 2) == [small[small.index("<body"):]]
+    big = head + "<BODY class=a>" + "<p>" + "a" * 3000 + "</p>" + "<div>" + "b" * 3000 + "</div></body>"
+    pieces = slices_of(big, 1000, 2)
+    assert len(pieces) == 2 and all(len(p) == 1000 for p in pieces)
+    assert pieces[0].startswith("<BODY class=a>") and pieces[1].startswith("<div>")
+    assert slices_of("no body tag " * 500, 1000, 2)[0].startswith("no body tag")
+
+
+MODES = ["slices", "page"]
+
+
+@pytest.mark.parametrize("read", MODES)
+@pytest.mark.parametrize("repeat", [1, 6, 60])  # short, long and very long (sliced) pages
+def test_english_kept_german_and_chinese_dropped(repeat, read):
+    step = HTMLLanguagePrefilter(["en"], read=read)
     out = verdicts(step, [rec(0, page(EN, repeat=repeat)), rec(1, page(DE, repeat=repeat)),
                           rec(2, page(ZH, repeat=repeat)), rec(3, "\n".join(DE * repeat), "text/plain"),
                           rec(4, "<html><body></body></html>"), rec(5, b"\x89PNG", "image/png")])
     assert out == [None, "language_not_kept", "language_not_kept", "language_not_kept", None, None]
 
 
-@pytest.mark.parametrize("repeat", [1, 6])
-def test_chinese_kept(repeat):
-    step = HTMLLanguagePrefilter(["zh"])
+@pytest.mark.parametrize("read", MODES)
+@pytest.mark.parametrize("repeat", [1, 6, 60])
+def test_chinese_kept(repeat, read):
+    step = HTMLLanguagePrefilter(["zh"], read=read)
     out = verdicts(step, [rec(0, page(ZH, repeat=repeat)), rec(1, page(EN, repeat=repeat)),
                           rec(2, page(ZH, nav=DE_NAV, repeat=repeat))])
     assert out == [None, "language_not_kept", None]
 
 
-def test_english_article_in_a_german_template_is_kept():
-    # the case the windows exist for: the start of the page is German navigation
-    html = page(EN, nav=DE_NAV * 2, repeat=2)
-    assert verdicts(HTMLLanguagePrefilter(["en"]), [rec(0, html)]) == [None]
+@pytest.mark.parametrize("read", MODES)
+@pytest.mark.parametrize("nav", [2, 60])
+def test_english_article_in_a_german_template_is_kept(read, nav):
+    # the case the windows exist for: the start of the page is German navigation (with nav=60,
+    # 40,000 characters of it: the first slice is all German, the second reads the article)
+    html = page(EN, nav=DE_NAV * nav, repeat=max(2, nav))
+    assert verdicts(HTMLLanguagePrefilter(["en"], read=read), [rec(0, html)]) == [None]
+
+
+def test_slices_never_parse_the_whole_page():
+    parsed.clear()
+    step = HTMLLanguagePrefilter(["en"])
+    step.ensure_setup()
+    sizes = []
+    real = step._parse
+    step._parse = lambda html: sizes.append(len(html)) or real(html)
+    html = page(DE, repeat=200)
+    assert len(html) > 60_000
+    assert verdicts(step, [rec(0, html)]) == ["language_not_kept"]
+    assert sizes and max(sizes) <= step.slice_chars and len(sizes) == step.windows
+    assert not parsed._TREES  # nothing cached for extract_html in this mode
 
 
 def test_tree_is_shared_with_extract_html_and_output_identical():
     parsed.clear()
     html = page(EN, nav=DE_NAV, repeat=3)
     plain = ExtractHTML().extract(html)
-    step = HTMLLanguagePrefilter(["en"])
+    step = HTMLLanguagePrefilter(["en"], read="page")
     assert verdicts(step, [rec(0, html)]) == [None]
     assert parsed._TREES and next(iter(parsed._TREES.values()))[0] is html
     assert ExtractHTML().extract(html) == plain  # took the cached tree
@@ -116,7 +156,8 @@ def test_run_batch_counts_reason_and_quarantines_bad_record():
 
 
 @pytest.mark.slow
-def test_no_kept_page_lost_on_real_pages(shared_data):
+@pytest.mark.parametrize("read", MODES)
+def test_no_kept_page_lost_on_real_pages(shared_data, read):
     """Real pages: no page that extract_html + language_id keep is dropped by the pre-filter."""
     aeb = shared_data / "html_extraction" / "scrapinghub_aeb" / "html"
     tev = shared_data / "html_extraction" / "trafilatura_eval" / "html" / "eval"
@@ -129,15 +170,40 @@ def test_no_kept_page_lost_on_real_pages(shared_data):
     ids = lt.identify([ex.extract(h)[0].strip() for h in htmls])
     for lang in ("en", "de", "zh"):
         kept = [l == lang and s >= 0.65 for l, s in ids]
-        step = HTMLLanguagePrefilter([lang])
+        step = HTMLLanguagePrefilter([lang], read=read)
         out = []
         for i in range(0, len(htmls), 128):
             out += step.drop_reason_batch([rec(j, h) for j, h in enumerate(htmls[i:i + 128], i)])
         lost = [i for i, (v, k) in enumerate(zip(out, kept)) if v and k]
         dropped = sum(v is not None for v in out)
-        print(json.dumps({"keep": lang, "kept": sum(kept), "prefilter_dropped": dropped,
+        print(json.dumps({"read": read, "keep": lang, "kept": sum(kept), "prefilter_dropped": dropped,
                           "lost": len(lost)}))
         assert not lost, [str(files[i]) for i in lost]
         if lang == "en":
             assert dropped >= 0.5 * (len(htmls) - sum(kept))
     parsed.clear()
+
+
+def test_languages_must_cover_the_later_language_id():
+    from datamill.core.errors import RecipeError
+    from datamill.core.recipe import preflight
+    from datamill.steps.langid.fasttext_lid import LanguageID
+
+    ok = [HTMLLanguagePrefilter(["en", "zh"]), ExtractHTML(), LanguageID(languages=["zh"])]
+    preflight(ok)
+    for later in (LanguageID(languages=["en", "de"]), LanguageID()):
+        with pytest.raises(RecipeError, match="html_language_prefilter keeps"):
+            preflight([HTMLLanguagePrefilter(["en"]), ExtractHTML(), later])
+
+
+def test_fineweb_recipe_prefilter_matches_its_language_id():
+    from pathlib import Path
+
+    from datamill.core.pipeline import Pipeline
+    from datamill.core.recipe import preflight
+
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "fineweb.yaml"
+    steps = Pipeline.from_recipe(str(recipe)).steps
+    names = [type(s).__name__ for s in steps]
+    assert names.index("HTMLLanguagePrefilter") < names.index("ExtractHTML")
+    preflight(steps)

@@ -206,3 +206,15 @@ def test_missing_segmenter_and_missing_language_are_counted_fallbacks(monkeypatc
     step.run_batch([rec("今天天气很好，我们一起去公园散步吧。" * 10, "zh"),
                     {"id": "y", "text": GOOD, "metadata": {}, "signals": {}}], stats, ctx)
     assert stats.fallbacks == {"no_word_segmenter_zh": 1, "no_language_used_default": 1}
+
+
+def test_fast_line_and_paragraph_splits_equal_the_regex_ones():
+    from datamill.steps.quality.gopher_repetition import (
+        _LINE_SPLIT, _PARAGRAPH_SPLIT, split_lines, split_paragraphs)
+
+    rnd = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rnd.choice(["a", "b c", "\n", "\n", "\n\n", "市", " "])
+                       for _ in range(rnd.randint(0, 14)))
+        assert split_lines(text) == _LINE_SPLIT.split(text), repr(text)
+        assert split_paragraphs(text) == _PARAGRAPH_SPLIT.split(text), repr(text)

@@ -18,7 +18,22 @@ from datamill.steps.quality.rule_filter import RuleChain, RuleSignals, SignalRul
 from datamill.text.words import words
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
-_LINE_SPLIT = re.compile(r"\n+")
+_LINE_SPLIT = re.compile(r"\n+")  # what split_lines does, the slow way (kept for the tests)
+
+
+def split_lines(text: str) -> list[str]:
+    """``re.split(r"\\n+", text)`` with ``str.split`` (a C loop, about 10x faster): the empty
+    strings between consecutive newlines go, the first and last items stay as they are."""
+    parts = text.split("\n")
+    if "\n\n" not in text:
+        return parts
+    return [parts[0], *[p for p in parts[1:-1] if p], parts[-1]]
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """``re.split(r"\\n{2,}", text)``: ``str.split`` where no run of 3+ newlines needs merging."""
+    return _PARAGRAPH_SPLIT.split(text) if "\n\n\n" in text else text.split("\n\n")
+
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
     """(number of elements that repeat an earlier one, their characters)."""
@@ -155,11 +170,11 @@ class GopherRepetitionSignals(RuleSignals):
         if not text:
             return st
         n_chars = len(text)
-        paragraphs = _PARAGRAPH_SPLIT.split(text.strip())
+        paragraphs = split_paragraphs(text.strip())
         n_dup, dup_chars = _duplicates(paragraphs)
         st["dup_para_frac"] = n_dup / len(paragraphs)
         st["dup_para_char_frac"] = dup_chars / n_chars
-        lines = _LINE_SPLIT.split(text)
+        lines = split_lines(text)
         n_dup, dup_chars = _duplicates(lines)
         st["dup_line_frac"] = n_dup / len(lines)
         st["dup_line_char_frac"] = dup_chars / n_chars

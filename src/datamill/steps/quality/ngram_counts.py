@@ -19,7 +19,12 @@ __all__ = ["repetition_chars"]
 def repetition_chars(tokens: tuple[str, ...], top_sizes, dup_sizes
                      ) -> tuple[dict[int, int | None], dict[int, int | None]]:
     """``({n: top n-gram chars}, {n: duplicated n-gram chars})`` (``None`` where the text has
-    fewer than n tokens)."""
+    fewer than n tokens).
+
+    Only the positions whose (n-1)-gram occurs more than once can start an n-gram that does:
+    each size works on the repeated positions of the size before (``live``), so the work
+    shrinks with n instead of sorting every position again (5- to 10-grams that repeat are
+    few in most texts)."""
     n_tok = len(tokens)
     top: dict[int, int | None] = {n: None for n in top_sizes}
     dup: dict[int, int | None] = {n: None for n in dup_sizes}
@@ -32,24 +37,40 @@ def repetition_chars(tokens: tuple[str, ...], top_sizes, dup_sizes
     vocab = n_tok
     cum = np.zeros(n_tok + 1, np.int64)
     np.cumsum(np.fromiter(map(len, tokens), np.int64, n_tok), out=cum[1:])
-    rank = ids
     n_max = min(max(wanted), n_tok)
+    live = np.arange(n_tok)  # positions whose (n-1)-gram repeats (all, for n = 1)
+    rank = ids  # the rank of the n-gram at each live position
     for n in range(1, n_max + 1):
         if n > 1:
-            m = n_tok - n + 1
-            # the n-gram at i is the (n-1)-gram at i followed by token i+n-1
-            _, rank = np.unique(rank[:m] * vocab + ids[n - 1:], return_inverse=True)
-            rank = rank.reshape(-1)
-        if n not in wanted:
-            continue
-        counts = np.bincount(rank)
-        at = counts[rank]  # how often the n-gram at each position occurs
+            live_rank = rank
+            keep = live <= n_tok - n  # an n-gram must fit in the text
+            live, live_rank = live[keep], live_rank[keep]
+            if live.size:
+                _, rank = np.unique(live_rank * vocab + ids[live + n - 1], return_inverse=True)
+                rank = rank.reshape(-1)
+            else:
+                rank = live_rank
+        counts = np.bincount(rank) if live.size else np.zeros(0, np.int64)
+        at = counts[rank]  # how often the n-gram at each live position occurs
+        repeated = at > 1
         if n in top:
-            c = int(counts.max())
-            i = int(np.argmax(at == c))  # the first n-gram with the top count
+            if repeated.any():
+                c = int(counts.max())
+                i = int(live[np.argmax(at == c)])  # the first n-gram with the top count
+            else:  # every n-gram occurs once: the first one is the top
+                c, i = 1, 0
             top[n] = (int(cum[i + n] - cum[i]) + n - 1) * c
+        live, rank = live[repeated], rank[repeated]
         if n in dup:
-            dup[n] = _walk(rank, np.flatnonzero(at > 1).tolist(), cum, n)
+            dup[n] = _walk(rank, live.tolist(), cum, n)
+        if not live.size:  # nothing repeats at this size: nor at any larger one
+            break
+    for n in wanted:  # sizes past the last repeated n-gram: nothing repeats
+        if n <= n_tok:
+            if n in dup and dup[n] is None:
+                dup[n] = 0
+            if n in top and top[n] is None:
+                top[n] = int(cum[n] - cum[0]) + n - 1
     return top, dup
 
 
@@ -58,7 +79,7 @@ def _walk(rank: np.ndarray, positions: list[int], cum: np.ndarray, n: int) -> in
     skips past it."""
     if not positions:
         return 0
-    grams = rank[positions].tolist()
+    grams = rank.tolist()
     starts = cum[positions].tolist()
     ends = cum[np.asarray(positions) + n].tolist()
     seen: set[int] = set()
