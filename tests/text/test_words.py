@@ -66,3 +66,16 @@ def test_sentence_splitter_lookahead_keeps_abbreviations_and_initials():
     assert split_sentences(text) == ["Dr. Smith met J. Doe at 5 p.m. in the U.S. capital.",
                                      "Was it late?", "Yes!", "「好」。Next one…"]
     assert split_sentences("今天很好。明天呢？", "zh") == ["今天很好。", "明天呢？"]
+
+
+def test_count_sentences_equals_split_sentences_on_lines_with_and_without_marks():
+    import random
+
+    from datamill.text.words import split_sentences
+
+    rnd = random.Random(11)
+    pieces = ["Home", "about us", " ", "  ", "Mr", ".", "!", "?", "3.5", "U.S", "\t", "今天", "。", "…"]
+    for _ in range(2000):
+        line = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 8)))
+        for lang in ("en", "zh"):
+            assert count_sentences(line, lang) == len(split_sentences(line, lang)), (line, lang)

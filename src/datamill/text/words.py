@@ -340,6 +340,8 @@ def split_sentences(text: str, language: str | None = "en") -> list[str]:
 def count_sentences(text: str, language: str | None = "en") -> int:
     """``len(split_sentences(text, language))`` without building the sentences: every match
     ends a (non-empty: it holds the terminal mark) sentence, plus a non-blank tail."""
+    if text.isascii() and "." not in text and "!" not in text and "?" not in text:
+        return 1 if text.strip() else 0  # no terminal mark (. ! ? are ASCII's only ones)
     pattern = _CJK_SENT_END if _family(language) in ("zh", "ja") else _SENT_END
     n = end = 0
     for m in pattern.finditer(text):
