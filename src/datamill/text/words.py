@@ -54,9 +54,12 @@ __all__ = [
 
 # --- punctuation -------------------------------------------------------------------------
 
-def _chars_with(pattern: str, limit: int = 0x20000) -> frozenset[str]:
-    every = "".join(chr(i) for i in range(limit) if not 0xD800 <= i <= 0xDFFF)
-    return frozenset(regex.findall(pattern, every))
+#: every character below U+20000 except the surrogates (built once, with C-level ``map``)
+_EVERY = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x20000)))
+
+
+def _chars_with(pattern: str) -> frozenset[str]:
+    return frozenset(regex.findall(pattern, _EVERY))
 
 
 #: Characters with the Unicode property Sentence_Terminal (``.``, ``!``, ``?``, ``。``, ``！``,
@@ -64,6 +67,7 @@ def _chars_with(pattern: str, limit: int = 0x20000) -> frozenset[str]:
 TERMINAL_PUNCTUATION: frozenset[str] = _chars_with(r"\p{Sentence_Terminal}")
 #: Every punctuation or symbol character, plus ASCII controls.
 PUNCTUATION: frozenset[str] = _chars_with(r"[\p{P}\p{S}\x00-\x1f\x7f-\x9f]")
+del _EVERY
 
 
 def is_punctuation(token: str) -> bool:
