@@ -21,7 +21,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import threading
-from importlib import metadata
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -98,6 +97,8 @@ class Registry(Generic[T]):
                     loader()
             if not self._entry_points_loaded:
                 self._entry_points_loaded = True
+                from importlib import metadata  # 30-50 ms to import: only when plugins are looked up
+
                 for ep in metadata.entry_points(group=self.group):
                     if ep.name in self._items:
                         continue
