@@ -79,3 +79,22 @@ def test_count_sentences_equals_split_sentences_on_lines_with_and_without_marks(
         line = "".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 8)))
         for lang in ("en", "zh"):
             assert count_sentences(line, lang) == len(split_sentences(line, lang)), (line, lang)
+
+
+def test_split_words_shortcuts_equal_the_regex():
+    """The shortcuts of split_words ("word," "word." digits) give what the regex gives."""
+    import random
+
+    from datamill.text.words import _SPACED, split_words
+
+    rnd = random.Random(7)
+    heads = ["word", "Mr", "Mrs", "No", "no", "A", "a", "é", "Ü", "ǅ", "www", "don", "U", "cu", "x1",
+             "3", "12", "²", "٣", "dogs", "O", "中文", "ä"]
+    tails = [",", ".", ";", ":", "!", "?", ")", "'", "’", "..", "", "n't", ".ft", "s"]
+    for _ in range(4000):
+        chunk = rnd.choice(heads) + rnd.choice(tails)
+        if rnd.random() < 0.3:
+            chunk = rnd.choice(heads) + chunk
+        assert split_words(chunk, "en") == _SPACED.findall(chunk), chunk
+    text = "Mr. Smith paid 3,000 dollars, or 12. J. Doe said: no. U.S. troops left! Why? (yes)"
+    assert split_words(text, "en") == [t for c in text.split() for t in _SPACED.findall(c)]

@@ -104,6 +104,10 @@ _SPACED = regex.compile(
     r"|\S",                                              # any other mark, one at a time
 )
 
+#: what ``split_words`` splits without the regex: a word, then one of these
+_CLOSERS = frozenset(",;:!?)")
+_ABBREVIATION_SET = frozenset(_ABBREVIATIONS.split("|"))
+
 # script-run fallback for unsegmented scripts
 _SCRIPT_RUNS = regex.compile(
     r"\p{Han}"                                # one Han character = one word
@@ -226,8 +230,19 @@ def split_words(text: str, language: str | None = "en") -> list[str]:
         out: list[str] = []
         append, extend, findall = out.append, out.extend, _SPACED.findall
         for chunk in text.split():
-            if chunk.isalpha():
+            if chunk.isalpha() or chunk.isdecimal():
                 append(chunk)
+                continue
+            # the next most common chunks, a word and one mark ("word," "word."), split as the
+            # regex splits them (tests/text/test_words.py checks the two agree)
+            head, last = chunk[:-1], chunk[-1]
+            if last in _CLOSERS and head.isalpha():
+                append(head)
+                append(last)
+            elif (last == "." and head.isalpha() and head not in _ABBREVIATION_SET
+                  and not (len(head) == 1 and unicodedata.category(head) == "Lu")):
+                append(head)
+                append(last)
             else:
                 extend(findall(chunk))
         return out
