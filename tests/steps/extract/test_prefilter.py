@@ -153,6 +153,8 @@ def test_run_batch_counts_reason_and_quarantines_bad_record():
     assert [r["id"] for r in out] == ["0"]
     assert stats.dropped["language_not_kept"] == 1
     assert len(ctx.quarantined) == 1
+    # the dropped page's language is counted for the summary's "languages seen"
+    assert dict(stats.counter("languages")) == {"de": 1}
 
 
 @pytest.mark.slow

@@ -136,6 +136,11 @@ class HTMLLanguagePrefilter(Filter):
         if self.model_path or os.environ.get(ENV_VAR):
             resolve_model_path(self.model_path, download=False)
 
+    def count(self, record: dict[str, Any], verdict, stats) -> None:
+        lang = getattr(self, "_dropped_languages", {}).pop(id(record), None)
+        if lang is not None:
+            stats.counter("languages")[lang] += 1
+
     def check_pipeline(self, steps: list, index: int) -> None:
         """Every language a later ``language_id`` keeps must be kept here too, else this step
         would drop pages that ``language_id`` keeps."""
@@ -248,6 +253,7 @@ class HTMLLanguagePrefilter(Filter):
         out: list = [p if not isinstance(p, list) else None for p in pieces]  # Failed: quarantined
         active = [i for i, p in enumerate(pieces) if isinstance(p, list) and p]
         read_any: set[int] = set()
+        first: dict[int, str] = {}  # the language of each page's first window read
         while active:
             wins = self.each([pieces[i] for i in active], self._next_window)
             todo = [(i, w) for i, w in zip(active, wins) if isinstance(w, str) and w]
@@ -259,9 +265,14 @@ class HTMLLanguagePrefilter(Filter):
             ids = self._identifier.identify([w for _, w in todo]) if todo else []
             active = []
             for (i, _), r in zip(todo, ids):
+                first.setdefault(i, r.language)
                 if r.language not in self.languages and r.score >= self.min_score:
                     read_any.add(i)
                     active.append(i)  # so far not kept: read on
+        # the languages of the pages dropped here, for the run summary's "languages seen"
+        # (language_id counts the pages that go on)
+        self._dropped_languages = {id(batch[i]): first[i] for i, v in enumerate(out)
+                                   if v == "language_not_kept" and i in first}
         if self.read == "page":
             for record, verdict in zip(batch, out):
                 if verdict is not None and isinstance(record.get("text"), str):
