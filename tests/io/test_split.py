@@ -152,3 +152,34 @@ def test_post_training_input_is_not_split(tmp_path):
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     stats = Pipeline([], records="alpaca").run([str(path)], str(tmp_path / "out"), split_bytes=2000)
     assert stats["output"]["records"] == 200 and len(stats["output"]["files"]) == 1
+
+
+def test_auto_split_bytes_depends_on_sizes_only():
+    from datamill.core.pipeline import AUTO_MIN_SPLIT, DEFAULT_SPLIT_BYTES
+    from datamill.io.split import auto_split_bytes
+
+    def shards(*sizes, fmt="warc", suffix=".warc.gz"):
+        return [Shard(index=i, path=f"f{i}{suffix}", format=fmt, size=n) for i, n in enumerate(sizes)]
+
+    mb = 1 << 20
+    assert auto_split_bytes(shards(18 * mb, 18 * mb, 18 * mb, 18 * mb)) == AUTO_MIN_SPLIT  # floor
+    assert auto_split_bytes(shards(320 * mb)) == 20 * mb  # one file: 16 parts
+    assert auto_split_bytes(shards(100 << 30)) == DEFAULT_SPLIT_BYTES  # cap
+    # files that cannot be entered in the middle do not count
+    assert auto_split_bytes(shards(320 * mb, fmt="jsonl", suffix=".jsonl.gz")) == AUTO_MIN_SPLIT
+    parts = split_shards(shards(18 * mb, 18 * mb), auto_split_bytes(shards(18 * mb, 18 * mb)))
+    assert len(parts) == 6 and [p.index for p in parts] == list(range(6))
+
+
+def test_pipeline_plan_auto_and_explicit(tmp_path):
+    f = tmp_path / "a.jsonl"
+    line = '{"id": "%d", "text": "' + "x" * 100 + '"}\n'
+    f.write_text("".join(line % i for i in range(200_000)))  # about 24 MB
+    size = f.stat().st_size
+    pipe = Pipeline([])
+    n_auto = len(pipe.plan([str(f)], str(tmp_path / "o1")).shards)
+    assert n_auto == -(-size // (8 << 20))  # 8 MB parts: 16 parts would be smaller than that
+    assert len(pipe.plan([str(f)], str(tmp_path / "o2"), split_bytes=0).shards) == 1
+    assert len(pipe.plan([str(f)], str(tmp_path / "o3"), split_bytes=4 << 20).shards) == -(-size // (4 << 20))
+    with pytest.raises(Exception, match="split_bytes must be"):
+        pipe.plan([str(f)], str(tmp_path / "o4"), split_bytes="lots")

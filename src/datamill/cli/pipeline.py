@@ -43,9 +43,11 @@ def parse_size(value: str | int) -> int:
 @click.option("--keep-dropped", is_flag=True, help="Also write dropped records with their reason to OUTPUT/.datamill/dropped/.")
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-@click.option("--split-size", default="1GB", show_default=True, callback=lambda ctx, p, v: parse_size(v),
+@click.option("--split-size", default="auto", show_default=True,
+              callback=lambda ctx, p, v: v if str(v).strip().lower() == "auto" else parse_size(v),
               help="Cut input files larger than this into several tasks (JSONL by line, WARC by record, "
-                   "Parquet by row group), e.g. 256MB; 0 never cuts.")
+                   "Parquet by row group), e.g. 256MB; 0 never cuts; auto: at least 16 tasks, each "
+                   "8 MB to 1 GB, where the files allow.")
 @click.option("--set", "overrides", multiple=True, metavar="STEP.PARAM=VALUE",
               help="Override a step parameter (or llm.KEY for the recipe's llm block), validated like "
                    "the recipe; repeatable. Example: --set self_instruct.num_instructions=30")

@@ -27,6 +27,13 @@ from datamill.core.step import Step
 
 # Input files larger than this are cut into several tasks (datamill.io.split); 0 or None: never.
 DEFAULT_SPLIT_BYTES = 1 << 30
+#: ``split_bytes="auto"`` (the default): cut files so that a run has at least ``AUTO_MIN_TASKS``
+#: tasks (two workers finish together when one task is a small part of the whole), never into
+#: parts under ``AUTO_MIN_SPLIT`` nor over ``DEFAULT_SPLIT_BYTES``; it depends only on the input
+#: files' sizes, so a resumed run plans the same tasks
+AUTO_SPLIT = "auto"
+AUTO_MIN_TASKS = 16
+AUTO_MIN_SPLIT = 8 << 20
 
 
 class Pipeline:
@@ -69,20 +76,22 @@ class Pipeline:
         return pipeline
 
     def plan(self, inputs: Sequence[str], output: str, *, keep_dropped: bool = False,
-             batch_size: int = 256, split_bytes: int | None = DEFAULT_SPLIT_BYTES):
+             batch_size: int = 256, split_bytes: int | str | None = AUTO_SPLIT):
         """The run's tasks (a ``datamill.exec.tasks.RunPlan``), without running them: one shard
         per input file, or several for a file larger than ``split_bytes`` (JSONL by line, WARC
-        by record, Parquet by row group; 0 or None: never split)."""
+        by record, Parquet by row group; 0 or None: never split; ``"auto"``: see
+        ``AUTO_SPLIT``)."""
         return RUNNERS.get("pipeline").plan_pipeline(self, inputs, output, keep_dropped=keep_dropped,
                                                      batch_size=batch_size, split_bytes=split_bytes)
 
     def run(self, inputs: Sequence[str] | str, output: str, *, workers: int = 1, executor: str = "local",
             keep_dropped: bool = False, overwrite: bool = False, progress: bool = False,
             batch_size: int = 256, address: str | None = None,
-            split_bytes: int | None = DEFAULT_SPLIT_BYTES) -> dict[str, Any]:
+            split_bytes: int | str | None = AUTO_SPLIT) -> dict[str, Any]:
         """Run over ``inputs`` into ``output``; resumes a killed run; returns the stats dict
         (also written to ``output/.datamill/stats.json``). Input files larger than ``split_bytes``
-        are cut into several tasks. ``executor`` names a registered executor:
+        are cut into several tasks (``"auto"``: at least 16 tasks of 8 MB to 1 GB where the
+        files allow). ``executor`` names a registered executor:
         ``"local"`` (processes on this machine) or ``"ray"`` (a private local instance of
         ``workers`` CPUs, or the cluster at ``address``), or a plugin's."""
         if isinstance(inputs, str):

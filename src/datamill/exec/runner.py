@@ -18,30 +18,34 @@ import fsspec
 import orjson
 
 from datamill.core.errors import DatamillError, InputError
-from datamill.core.pipeline import DEFAULT_SPLIT_BYTES
+from datamill.core.pipeline import AUTO_SPLIT
 from datamill.core.registry import EXECUTORS, RegistryError
 from datamill.core.stats import ReadStats, StepStats
 from datamill.exec.tasks import RunPlan
 from datamill.io.atomic import atomic_write_bytes
 from datamill.io.formats import READABLE, content_fingerprint, discover, fingerprint_changes
 from datamill.io.layout import stats_path
-from datamill.io.split import split_shards
+from datamill.io.split import auto_split_bytes, split_shards
 
 
 def plan_pipeline(pipeline, inputs: Sequence[str], output: str, *, keep_dropped: bool = False,
-                  batch_size: int = 256, split_bytes: int | None = DEFAULT_SPLIT_BYTES) -> RunPlan:
+                  batch_size: int = 256, split_bytes: int | str | None = AUTO_SPLIT) -> RunPlan:
     """One shard per input file, or several for a file larger than ``split_bytes``; records each
     readable input's content fingerprint for an honest resume."""
     if not inputs:
         raise InputError("no input given: pass at least one --input PATH")
-    if split_bytes is not None and split_bytes < 0:
-        raise DatamillError(f"split_bytes must be >= 0 (0: never split), not {split_bytes}")
+    if split_bytes != AUTO_SPLIT and split_bytes is not None and (
+            not isinstance(split_bytes, int) or split_bytes < 0):
+        raise DatamillError(f"split_bytes must be 'auto' or a number of bytes >= 0 (0: never split), "
+                            f"not {split_bytes!r}")
     files = discover(list(inputs), pipeline.input_format)
     readable = [s.path for s in files if s.format in READABLE]
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(readable)))) as pool:  # I/O bound (object stores)
         content = dict(zip(readable, pool.map(content_fingerprint, readable)))
     if pipeline.records is not None:  # post-training files are read whole (datamill.post.formats)
         split_bytes = None
+    if split_bytes == AUTO_SPLIT:
+        split_bytes = auto_split_bytes(files)
     shards = split_shards(files, split_bytes)
     return RunPlan(steps=pipeline.steps, shards=shards, output=output, output_format=pipeline.output_format,
                    compression=pipeline.compression, text_field=pipeline.text_field,
@@ -67,7 +71,7 @@ def make_executor(name: str, *, workers: int = 1, address: str | None = None, pr
 def run_pipeline(pipeline, inputs: Sequence[str], output: str, *, workers: int = 1, executor: str = "local",
                  keep_dropped: bool = False, overwrite: bool = False, progress: bool = False,
                  batch_size: int = 256, address: str | None = None,
-                 split_bytes: int | None = DEFAULT_SPLIT_BYTES) -> dict[str, Any]:
+                 split_bytes: int | str | None = AUTO_SPLIT) -> dict[str, Any]:
     """What ``Pipeline.run`` does (see its docstring)."""
     runner = make_executor(executor, workers=workers, address=address, progress=progress)
     plan = plan_pipeline(pipeline, inputs, output, keep_dropped=keep_dropped, batch_size=batch_size,

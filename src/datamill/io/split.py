@@ -58,6 +58,15 @@ def _row_group_ranges(path: str, split_bytes: int) -> list[tuple[int, int | None
     return ranges
 
 
+def auto_split_bytes(shards: list[Shard]) -> int:
+    """The ``split_bytes`` of ``"auto"``: the splittable input cut into ``AUTO_MIN_TASKS`` parts,
+    within ``[AUTO_MIN_SPLIT, DEFAULT_SPLIT_BYTES]`` (depends on the files' sizes only)."""
+    from datamill.core.pipeline import AUTO_MIN_SPLIT, AUTO_MIN_TASKS
+
+    total = sum(s.size for s in shards if splittable(s))
+    return max(AUTO_MIN_SPLIT, min(DEFAULT_SPLIT_BYTES, -(-total // AUTO_MIN_TASKS)))
+
+
 def split_shards(shards: list[Shard], split_bytes: int | None) -> list[Shard]:
     """Cut every shard of a file larger than ``split_bytes`` into parts; renumber them all.
     ``split_bytes=None`` or ``0`` keeps one shard per file."""
