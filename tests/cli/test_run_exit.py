@@ -45,6 +45,12 @@ def test_split_size_option(tmp_path):
     result = CliRunner().invoke(main, ["run", _recipe(tmp_path), "-i", str(big), "-o", str(tmp_path / "o3"),
                                        "--split-size", "lots"])
     assert result.exit_code == 2 and "expected a size" in result.output
+    for auto in ("auto", "AUTO"):  # the default, in any case: one task for this small file
+        result = CliRunner().invoke(main, ["run", _recipe(tmp_path), "-i", str(big), "-o",
+                                           str(tmp_path / f"o4{auto}"), "--split-size", auto, "-q"])
+        assert result.exit_code == 0, result.output
+        stats = json.loads((tmp_path / f"o4{auto}" / ".datamill" / "stats.json").read_text())
+        assert len(stats["output"]["files"]) == 1 and stats["output"]["records"] == 200
 
 
 def test_summary_reads_the_new_and_the_old_layout(tmp_path):

@@ -9,6 +9,7 @@ import click
 
 from datamill.cli.root import main
 from datamill.core.errors import DatamillError, friendly_errors
+from datamill.core.pipeline import AUTO_SPLIT
 
 
 _UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
@@ -44,7 +45,7 @@ def parse_size(value: str | int) -> int:
 @click.option("--overwrite", is_flag=True, help="Delete OUTPUT first instead of resuming.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--split-size", default="auto", show_default=True,
-              callback=lambda ctx, p, v: v if str(v).strip().lower() == "auto" else parse_size(v),
+              callback=lambda ctx, p, v: AUTO_SPLIT if str(v).strip().lower() == AUTO_SPLIT else parse_size(v),
               help="Cut input files larger than this into several tasks (JSONL by line, WARC by record, "
                    "Parquet by row group), e.g. 256MB; 0 never cuts; auto: at least 16 tasks, each "
                    "8 MB to 1 GB, where the files allow.")

@@ -34,8 +34,7 @@ def plan_pipeline(pipeline, inputs: Sequence[str], output: str, *, keep_dropped:
     readable input's content fingerprint for an honest resume."""
     if not inputs:
         raise InputError("no input given: pass at least one --input PATH")
-    if split_bytes != AUTO_SPLIT and split_bytes is not None and (
-            not isinstance(split_bytes, int) or split_bytes < 0):
+    if split_bytes not in (AUTO_SPLIT, None) and (not isinstance(split_bytes, int) or split_bytes < 0):
         raise DatamillError(f"split_bytes must be 'auto' or a number of bytes >= 0 (0: never split), "
                             f"not {split_bytes!r}")
     files = discover(list(inputs), pipeline.input_format)

@@ -19,8 +19,9 @@ import fsspec
 
 from datamill.io.formats import Shard
 
-#: the default size above which an input file is cut into shards of about this size
-from datamill.core.pipeline import DEFAULT_SPLIT_BYTES  # noqa: E402,F401  (one home: core)
+# the split sizes: the fixed default and the bounds of "auto"
+from datamill.core.pipeline import (  # noqa: E402,F401  (one home: core)
+    AUTO_MIN_SPLIT, AUTO_MIN_TASKS, DEFAULT_SPLIT_BYTES)
 
 
 def splittable(shard: Shard) -> bool:
@@ -61,8 +62,6 @@ def _row_group_ranges(path: str, split_bytes: int) -> list[tuple[int, int | None
 def auto_split_bytes(shards: list[Shard]) -> int:
     """The ``split_bytes`` of ``"auto"``: the splittable input cut into ``AUTO_MIN_TASKS`` parts,
     within ``[AUTO_MIN_SPLIT, DEFAULT_SPLIT_BYTES]`` (depends on the files' sizes only)."""
-    from datamill.core.pipeline import AUTO_MIN_SPLIT, AUTO_MIN_TASKS
-
     total = sum(s.size for s in shards if splittable(s))
     return max(AUTO_MIN_SPLIT, min(DEFAULT_SPLIT_BYTES, -(-total // AUTO_MIN_TASKS)))
 
