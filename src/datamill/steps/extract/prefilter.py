@@ -129,12 +129,9 @@ class HTMLLanguagePrefilter(Filter):
         self.model_path = model_path
 
     def preflight(self) -> None:
-        import os
+        from datamill.steps.langid.model import check_model_path
 
-        from datamill.steps.langid.model import ENV_VAR, resolve_model_path
-
-        if self.model_path or os.environ.get(ENV_VAR):
-            resolve_model_path(self.model_path, download=False)
+        check_model_path(self.model_path)
 
     def count(self, record: dict[str, Any], verdict, stats) -> None:
         lang = getattr(self, "_dropped_languages", {}).pop(id(record), None)
@@ -158,11 +155,10 @@ class HTMLLanguagePrefilter(Filter):
 
     def setup(self) -> None:
         from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.html import HTMLTree
 
         from datamill.steps.langid.identify import Identifier
         from datamill.steps.langid.model import load_model
-
-        from resiliparse.parse.html import HTMLTree
 
         self._plain = extract_plain_text
         self._parse = HTMLTree.parse
@@ -177,14 +173,6 @@ class HTMLLanguagePrefilter(Filter):
         """Load lid.176 in the parent before workers are forked."""
         self.ensure_setup()
 
-    def cheap_text(self, record: dict[str, Any]) -> str:
-        """The page's plain text without main-content detection ('' when there is none);
-        ``read: page``'s text (the whole page parsed)."""
-        html, kind = self._html(record)
-        if kind is not True:
-            return html
-        return self._page_text(html, isinstance(record.get("text"), str))
-
     def _html(self, record: dict[str, Any]) -> tuple[str, bool | None]:
         raw = record.get("text")
         if raw is None:
@@ -198,11 +186,9 @@ class HTMLLanguagePrefilter(Filter):
         return html, kind
 
     def _page_text(self, html: str, share: bool) -> str:
-        tree = parsed.parse(html) if share else None
-        if tree is None:
-            from resiliparse.parse.html import HTMLTree
-
-            tree = HTMLTree.parse(html)
+        """``read: page``: the plain text of the whole page (its tree kept for ``extract_html``
+        when ``share``)."""
+        tree = parsed.parse(html) if share else self._parse(html)
         return self._plain(tree, main_content=False, alt_texts=False, links=False,
                            form_fields=False, noscript=False)
 
@@ -237,13 +223,6 @@ class HTMLLanguagePrefilter(Filter):
                 return piece
         return ""
 
-    def read_windows(self, record: dict[str, Any]) -> list[str]:
-        """Every window of text that may be read for ``record`` (none: nothing to go on)."""
-        pieces, out = self.pieces(record), []
-        while (w := self._next_window(pieces)):
-            out.append(w)
-        return out
-
     def drop_reason_batch(self, batch: Batch) -> list:
         """Window by window: the first window of every page is identified together; only the
         pages whose windows so far are all confidently not kept read their next one (the
@@ -252,22 +231,22 @@ class HTMLLanguagePrefilter(Filter):
         pieces = self.each(batch, self.pieces)
         out: list = [p if not isinstance(p, list) else None for p in pieces]  # Failed: quarantined
         active = [i for i, p in enumerate(pieces) if isinstance(p, list) and p]
-        read_any: set[int] = set()
-        first: dict[int, str] = {}  # the language of each page's first window read
+        # the language of each page's first window read; a page still active after that has
+        # had every window so far confidently not kept
+        first: dict[int, str] = {}
         while active:
             wins = self.each([pieces[i] for i in active], self._next_window)
             todo = [(i, w) for i, w in zip(active, wins) if isinstance(w, str) and w]
             for i, w in zip(active, wins):
                 if not isinstance(w, str):
                     out[i] = w
-                elif not w and i in read_any:  # every window read, all confidently not kept
+                elif not w and i in first:  # every window read, all confidently not kept
                     out[i] = "language_not_kept"
             ids = self._identifier.identify([w for _, w in todo]) if todo else []
             active = []
             for (i, _), r in zip(todo, ids):
                 first.setdefault(i, r.language)
                 if r.language not in self.languages and r.score >= self.min_score:
-                    read_any.add(i)
                     active.append(i)  # so far not kept: read on
         # the languages of the pages dropped here, for the run summary's "languages seen"
         # (language_id counts the pages that go on)

@@ -90,6 +90,14 @@ def download_model(dest: Path, url: str = MODEL_URL, timeout: float = 60.0) -> P
     return dest
 
 
+def check_model_path(model_path: str | None = None) -> None:
+    """A step's ``preflight``: a model file named by ``model_path`` or ``$DATAMILL_LID_MODEL``
+    must exist before any record is read (the wheel / cache / download chain is resolved at
+    setup)."""
+    if model_path or os.environ.get(ENV_VAR):
+        resolve_model_path(model_path, download=False)
+
+
 def resolve_model_path(model_path: str | None = None, *, download: bool = True) -> Path:
     """Where the lid.176 model is, in the order given in the module docstring."""
     if model_path:

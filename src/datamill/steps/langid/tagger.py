@@ -62,12 +62,9 @@ class LanguageTagger(Tagger):
     def preflight(self) -> None:
         """A model file named by ``model_path`` or ``$DATAMILL_LID_MODEL`` must exist before any
         record is read (the wheel / cache / download chain is resolved at setup)."""
-        import os
+        from datamill.steps.langid.model import check_model_path
 
-        from datamill.steps.langid.model import ENV_VAR, resolve_model_path
-
-        if self.model_path or os.environ.get(ENV_VAR):
-            resolve_model_path(self.model_path, download=False)
+        check_model_path(self.model_path)
         if self.script_correction:
             from datamill.steps.langid import han
 
