@@ -91,31 +91,36 @@ def count_lines(folder: Path) -> int:
     return n
 
 
-def extract_texts(corpus_dir: Path, out_dir: Path, shards: int) -> int:
-    """Resiliparse main-content extraction of every response record -> ``shards`` JSONL files
-    (``{"id", "text", "metadata": {"url"}}``), so both tools can spread them over workers."""
+def main_contents(files):
+    """fastwarc + Resiliparse main content of every response record of ``files``, in order:
+    ``(record id, url, text)`` (the work of the extraction-only limit)."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
+    for f in files:
+        with open(f, "rb") as fh:
+            for rec in ArchiveIterator(fh, record_types=WarcRecordType.response):
+                body = rec.reader.read()
+                html = bytes_to_str(body, detect_encoding(body))
+                yield rec.record_id, rec.headers.get("WARC-Target-URI"), extract_plain_text(html, main_content=True)
+
+
+def extract_texts(corpus_dir: Path, out_dir: Path, shards: int) -> int:
+    """Resiliparse main-content extraction of every response record -> ``shards`` JSONL files
+    (``{"id", "text", "metadata": {"url"}}``), so both tools can spread them over workers."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     outs = [open(out_dir / f"texts-{i:05d}.jsonl", "w", encoding="utf-8") for i in range(shards)]
     n = 0
     try:
-        for f in sorted(corpus_dir.glob("*.warc.gz")):
-            with open(f, "rb") as fh:
-                for rec in ArchiveIterator(fh, record_types=WarcRecordType.response):
-                    body = rec.reader.read()
-                    html = bytes_to_str(body, detect_encoding(body))
-                    text = extract_plain_text(html, main_content=True)
-                    if not text.strip():
-                        continue
-                    doc = {"id": rec.record_id, "text": text,
-                           "metadata": {"url": rec.headers.get("WARC-Target-URI")}}
-                    outs[n % shards].write(json.dumps(doc, ensure_ascii=False) + "\n")
-                    n += 1
+        for rid, url, text in main_contents(sorted(corpus_dir.glob("*.warc.gz"))):
+            if not text.strip():
+                continue
+            doc = {"id": rid, "text": text, "metadata": {"url": url}}
+            outs[n % shards].write(json.dumps(doc, ensure_ascii=False) + "\n")
+            n += 1
     finally:
         for o in outs:
             o.close()
@@ -123,18 +128,9 @@ def extract_texts(corpus_dir: Path, out_dir: Path, shards: int) -> int:
 
 
 def _extract_cpu(files: list[str]) -> tuple[int, float]:
-    """fastwarc + Resiliparse main content over ``files`` (nothing written): (pages, CPU s)."""
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-
-    cpu0, n = time.process_time(), 0
-    for f in files:
-        with open(f, "rb") as fh:
-            for rec in ArchiveIterator(fh, record_types=WarcRecordType.response):
-                body = rec.reader.read()
-                extract_plain_text(bytes_to_str(body, detect_encoding(body)), main_content=True)
-                n += 1
+    """:func:`main_contents` over ``files`` (nothing written): (pages, CPU s)."""
+    cpu0 = time.process_time()
+    n = sum(1 for _ in main_contents(files))
     return n, time.process_time() - cpu0
 
 

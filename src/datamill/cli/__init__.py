@@ -10,6 +10,4 @@ from __future__ import annotations
 
 from datamill.cli.root import COMMANDS, load_all, main
 
-COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
-
-__all__ = ["COMMANDS", "COMMAND_MODULES", "load_all", "main"]
+__all__ = ["COMMANDS", "load_all", "main"]

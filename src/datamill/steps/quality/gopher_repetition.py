@@ -18,7 +18,6 @@ from datamill.steps.quality.rule_filter import RuleChain, RuleSignals, SignalRul
 from datamill.text.words import words
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
-_LINE_SPLIT = re.compile(r"\n+")  # what split_lines does, the slow way (kept for the tests)
 
 
 def split_lines(text: str) -> list[str]:
