@@ -5,6 +5,7 @@ gives the same output as over whole files."""
 import gzip
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -155,20 +156,21 @@ def test_post_training_input_is_not_split(tmp_path):
 
 
 def test_auto_split_bytes_depends_on_sizes_only():
-    from datamill.core.pipeline import AUTO_MIN_SPLIT, DEFAULT_SPLIT_BYTES
+    from datamill.core.pipeline import AUTO_MIN_SPLIT, AUTO_MIN_TASKS, DEFAULT_SPLIT_BYTES
     from datamill.io.split import auto_split_bytes
 
     def shards(*sizes, fmt="warc", suffix=".warc.gz"):
         return [Shard(index=i, path=f"f{i}{suffix}", format=fmt, size=n) for i, n in enumerate(sizes)]
 
     mb = 1 << 20
-    assert auto_split_bytes(shards(18 * mb, 18 * mb, 18 * mb, 18 * mb)) == AUTO_MIN_SPLIT  # floor
-    assert auto_split_bytes(shards(320 * mb)) == 20 * mb  # one file: 16 parts
+    assert auto_split_bytes(shards(4 * mb, 4 * mb, 4 * mb, 4 * mb)) == AUTO_MIN_SPLIT  # floor
+    assert auto_split_bytes(shards(18 * mb, 18 * mb, 18 * mb, 18 * mb)) == -(-72 * mb // AUTO_MIN_TASKS)
+    assert auto_split_bytes(shards(320 * mb)) == 10 * mb  # one file: 32 parts
     assert auto_split_bytes(shards(100 << 30)) == DEFAULT_SPLIT_BYTES  # cap
     # files that cannot be entered in the middle do not count
     assert auto_split_bytes(shards(320 * mb, fmt="jsonl", suffix=".jsonl.gz")) == AUTO_MIN_SPLIT
     parts = split_shards(shards(18 * mb, 18 * mb), auto_split_bytes(shards(18 * mb, 18 * mb)))
-    assert len(parts) == 6 and [p.index for p in parts] == list(range(6))
+    assert len(parts) == 18 and [p.index for p in parts] == list(range(18))  # 2 MB floor
 
 
 def test_pipeline_plan_auto_and_explicit(tmp_path):
@@ -178,8 +180,31 @@ def test_pipeline_plan_auto_and_explicit(tmp_path):
     size = f.stat().st_size
     pipe = Pipeline([])
     n_auto = len(pipe.plan([str(f)], str(tmp_path / "o1")).shards)
-    assert n_auto == -(-size // (8 << 20))  # 8 MB parts: 16 parts would be smaller than that
+    assert n_auto == -(-size // (2 << 20))  # 2 MB parts: 32 parts would be smaller than that
     assert len(pipe.plan([str(f)], str(tmp_path / "o2"), split_bytes=0).shards) == 1
     assert len(pipe.plan([str(f)], str(tmp_path / "o3"), split_bytes=4 << 20).shards) == -(-size // (4 << 20))
     with pytest.raises(Exception, match="split_bytes must be"):
         pipe.plan([str(f)], str(tmp_path / "o4"), split_bytes="lots")
+
+
+def test_largest_tasks_start_first(tmp_path):
+    """The executors start a stage's tasks largest first (by the file's size over its parts),
+    so the last tasks to finish are small; an equal size keeps the plan's order."""
+    from datamill.exec.tasks import PlanStage, largest_first
+
+    sizes = {"small.jsonl": 1_000, "big.jsonl": 9_000, "mid.jsonl": 4_000}
+    for name, n in sizes.items():
+        (tmp_path / name).write_text("".join('{"text": "%s"}\n' % ("x" * 40) for _ in range(n // 50)))
+    files = [str(tmp_path / n) for n in sizes]
+    plan = Pipeline([]).plan(files, str(tmp_path / "o"), split_bytes=3_000)
+    seg = next(s for s in plan.stages() if s.segment == 0)
+    order = largest_first(plan, seg, list(range(seg.tasks)))
+    paths = [Path(plan.shards[i].path).name for i in order]
+    assert sorted(order) == list(range(seg.tasks))
+    parts = {n: sum(Path(s.path).name == n for s in plan.shards) for n in sizes}
+    assert parts["big.jsonl"] > parts["mid.jsonl"] > parts["small.jsonl"] == 1
+    # big's parts (~2,400 bytes each), then mid's (~2,100), then small (~1,000)
+    assert paths == [n for n in ("big.jsonl", "mid.jsonl", "small.jsonl") for _ in range(parts[n])]
+    assert [plan.shards[i].index for i in order[:3]] == sorted(plan.shards[i].index for i in order[:3])
+    # a stage that is not per shard keeps its order
+    assert largest_first(plan, PlanStage("g", 3, glob=0), [2, 0, 1]) == [2, 0, 1]

@@ -192,7 +192,8 @@ class RayExecutor:
                 if not pending:
                     continue
                 opts = self._options(plan, stage, largest)
-                refs = {remote.options(**opts).remote(plan_box, stage, i): i for i in pending}
+                refs = {remote.options(**opts).remote(plan_box, stage, i): i
+                        for i in tasks.largest_first(plan, stage, pending)}
                 done = stage.tasks - len(pending)
                 try:
                     while refs:

@@ -186,6 +186,24 @@ def split_done(plan: RunPlan, stage: PlanStage) -> tuple[list[dict], list[int]]:
     return done, pending
 
 
+def largest_first(plan: RunPlan, stage: PlanStage, pending: list[int]) -> list[int]:
+    """``pending`` in the order to start them: the tasks with the most input first, so that the
+    last tasks to finish are small ones and no worker idles long at the end of a stage
+    (longest-processing-time-first). A task's input is its file's size over the parts that
+    file was cut into; ties and stages that are not per shard keep their order."""
+    if stage.segment is None or len(pending) < 2:
+        return list(pending)
+    parts: dict[str, int] = {}
+    for shard in plan.shards:
+        parts[shard.path] = parts.get(shard.path, 0) + 1
+
+    def size(index: int) -> float:
+        shard = plan.shards[index]
+        return shard.size / parts[shard.path]
+
+    return sorted(pending, key=lambda i: -size(i))
+
+
 def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     batch: list[Record] = []
     for r in records:
