@@ -3,7 +3,7 @@ import pickle
 import pytest
 
 from datamill.core.errors import RecipeError
-from datamill.core.recipe import parse_recipe, recipe_to_yaml
+from datamill.core.recipe import load_recipe, parse_recipe, recipe_to_yaml
 from datamill.core.step import REGISTRY
 
 
@@ -87,3 +87,35 @@ def test_shipped_recipes_validate():
     assert recipes, "no recipes shipped"
     for path in recipes:
         assert load_recipe(str(path)).steps
+
+
+def test_values_of_the_right_type_skip_pydantic_with_the_same_result(monkeypatch):
+    """build_step takes a value that already has its parameter's type as it is (no pydantic
+    import on a plain recipe's start); wherever it does, pydantic would return the same value,
+    and every bundled recipe builds the same steps either way."""
+    import typing
+    from pathlib import Path
+
+    from pydantic import TypeAdapter
+
+    import datamill.core.recipe as recipe_mod
+
+    hints = [bool, int, float, str, list[str], list[int], typing.Optional[str], int | None,
+             typing.Literal["a", "b"], typing.Literal[1, 2], float | str, typing.Any, dict[str, int]]
+    values = [True, False, 0, 1, 2, 1.5, "a", "x", "1", None, ["a", "b"], [1, 2], ["a", 1], [],
+              {"a": 1}]
+    for hint in hints:
+        for value in values:
+            if recipe_mod._already_valid(hint, value):
+                got = TypeAdapter(hint).validate_python(value, strict=False)
+                assert got == value and type(got) is type(value), (hint, value, got)
+    assert not recipe_mod._already_valid(float, 1)  # pydantic makes it 1.0
+    assert not recipe_mod._already_valid(int, True)
+    assert not recipe_mod._already_valid(typing.Literal[1, 2], True)
+
+    recipes = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+    assert recipes
+    fast = {r.name: [(s.name, s.params) for s in load_recipe(str(r)).steps] for r in recipes}
+    monkeypatch.setattr(recipe_mod, "_already_valid", lambda hint, value: False)
+    slow = {r.name: [(s.name, s.params) for s in load_recipe(str(r)).steps] for r in recipes}
+    assert fast == slow
