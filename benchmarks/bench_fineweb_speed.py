@@ -146,8 +146,8 @@ class MachineScaling:
 
         files = [str(f) for f in sorted(corpus_dir.glob("*.warc.gz"))]
         self.halves = [files[0::2], files[1::2]]
+        _extract_cpu(self.halves[0][:1])  # warm-up: imports, page cache (the pool inherits them)
         self.pool = mp.get_context("fork").Pool(2)
-        _extract_cpu(self.halves[0][:1])  # warm-up: imports, page cache
         self.rounds: list[dict] = []
 
     def measure(self) -> dict:

@@ -104,7 +104,8 @@ def _prepare_output(plan, overwrite: bool) -> int:
         with mfs.open(mpath, "rb") as fh:
             previous = orjson.loads(fh.read())
         if previous.get("digest") != fingerprint["digest"]:
-            raise DatamillError(f"output {plan.output!r} holds a run with a different recipe or inputs: "
+            raise DatamillError(f"output {plan.output!r} holds a run with a different recipe, inputs or "
+                                f"cutting of the inputs into tasks (--split-size): "
                                 f"choose a new folder or pass --overwrite to start again")
         changed = _changed_inputs(previous.get("input_content") or {}, fingerprint.get("input_content") or {})
         if changed:
