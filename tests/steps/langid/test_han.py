@@ -212,3 +212,24 @@ def test_identifier_without_the_packages_falls_back_to_the_vote(monkeypatch):
     out = ident.identify(["入力", "这个"])
     assert [r.language for r in out] and ident.han_rules is False
     assert out[1].language in ("zh", "wuu", "yue")
+
+
+def test_prefork_loads_the_tables_for_short_texts_keeping_chinese_or_japanese(monkeypatch):
+    """Before the fork (datamill.exec.local.prefork) post_language loads the short-Han-text
+    tables once in the parent when it keeps Chinese or Japanese or every language, so workers
+    share them; language_id (web pages: short Han text is rare) and an English-only
+    post_language never load them there."""
+    from datamill.steps.langid import han as han_mod
+    from datamill.steps.post.language import PostLanguage
+
+    loads = []
+    monkeypatch.setattr(han_mod, "load", lambda: loads.append(1))
+    for step, expected in ((PostLanguage(languages=["en", "zh"]), 1),
+                           (PostLanguage(languages=["ja"]), 1),
+                           (PostLanguage(languages=None), 1),
+                           (PostLanguage(languages=["de"]), 0),
+                           (LanguageID(languages=["en", "zh"]), 0),
+                           (LanguageID(languages=None), 0)):
+        loads.clear()
+        step.prefork()
+        assert len(loads) == expected, (step.label, step.languages, expected)

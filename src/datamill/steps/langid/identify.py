@@ -47,6 +47,13 @@ UNDETERMINED = "und"
 TOP_K = 10
 CHINESE = frozenset({"zh", "wuu", "yue"})
 CJK_LABELS = CHINESE | {"ja", "ko"}
+
+
+def keeps_cjk(languages) -> bool:
+    """Whether a step keeping ``languages`` (``None``: every language) keeps Chinese or
+    Japanese, the languages the short-Han-text rules tell apart."""
+    return languages is None or bool(set(languages) & (CHINESE | {"ja"}))
+
 #: Han-only text with this many Han characters is Chinese; shorter text (a kanji compound
 #: is Japanese too) is voted
 MIN_HAN_FOR_CHINESE = 6

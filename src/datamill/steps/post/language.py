@@ -66,6 +66,13 @@ class PostLanguage(Filter):
                                min_score=0.0, max_chars=self.max_chars, model_path=self.model_path)
         self._lid.ensure_setup()
 
+    def prefork(self) -> None:
+        """Load lid.176, py3langid and, keeping Chinese or Japanese (or every language), the
+        short-Han-text tables in the parent before workers are forked: prompts and answers
+        are short, so every worker would meet short Han text and load them itself."""
+        self.ensure_setup()
+        self._lid.prefork(han=True)
+
     def _judgeable(self, text: str) -> bool:
         n = 0
         for ch in text:
