@@ -1,4 +1,5 @@
-"""py3langid's model, decompressed once into the cache, loads into the identical identifier."""
+"""py3langid's model, decompressed once into the cache (one .npy file per array, mapped), loads
+into an identifier that ranks exactly as py3langid's own."""
 
 import pytest
 
@@ -7,17 +8,23 @@ pytest.importorskip("py3langid")
 from datamill.steps.langid import second_opinion  # noqa: E402
 
 TEXTS = ["The council approved the budget on Tuesday.", "市议会周二批准了新的预算。",
-         "Der Stadtrat hat den Haushalt beschlossen.", "短", ""]
+         "Der Stadtrat hat den Haushalt beschlossen.", "短", "",
+         "Le conseil municipal a approuvé le budget mardi soir après un long débat. " * 40]
 
 
 def test_cached_model_is_identical(tmp_path, monkeypatch):
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    old = tmp_path / "datamill" / "py3langid-0.4.0-1-2.npz"  # an earlier version's cache file
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"old")
     cached = second_opinion._from_cache()
-    files = list((tmp_path / "datamill").glob("py3langid-*.npz"))
-    assert cached is not None and len(files) == 1
+    folders = list((tmp_path / "datamill").glob("py3langid-*"))
+    assert cached is not None and len(folders) == 1 and (folders[0] / "done").exists()
+    assert sorted(p.name for p in folders[0].glob("*.npy")) == sorted(f"{a}.npy" for a in second_opinion._ARRAYS)
     assert not list((tmp_path / "datamill").glob("*.part"))  # written atomically
+    assert not old.exists()
     ref = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     assert cached.nb_classes == ref.nb_classes
     for text in TEXTS:
@@ -28,6 +35,6 @@ def test_cached_model_is_identical(tmp_path, monkeypatch):
 
 def test_unreadable_cache_falls_back(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = second_opinion._cache_file()
-    path.write_bytes(b"not an npz")
+    folder = second_opinion._cache_dir()
+    (folder / "nextmove.npy").write_bytes(b"not an npy")
     assert second_opinion._from_cache() is None  # the caller then loads from the wheel

@@ -26,7 +26,6 @@ from typing import Callable, Literal
 from datamill.core.record import Record
 from datamill.core.step import Resources, Transform, register
 from datamill.steps.extract import parsed
-from datamill.steps.extract.boilerplate import clean_lines
 
 Backend = Literal["resiliparse", "trafilatura", "datamill"]
 
@@ -120,6 +119,11 @@ class ExtractHTML(Transform):
         elif self.backend == "resiliparse":
             self._extract = self._extract_resiliparse
         else:
+            # the boilerplate rules (their regular expressions take 20-45 ms to compile) are
+            # imported only by the backend that uses them
+            from datamill.steps.extract.boilerplate import clean_lines
+
+            self._clean_lines = clean_lines
             skip = list(DATAMILL_SKIP)
             if not self.include_tables:
                 skip.append("table")
@@ -155,9 +159,9 @@ class ExtractHTML(Transform):
                                comments=self.include_comments, post_meta=False,
                                alt_texts=False, skip_elements=self._skip)
         if self.favour_precision:
-            text = clean_lines(text, trim_head=True, trim_tail=True, min_paragraph_words=6)
+            text = self._clean_lines(text, trim_head=True, trim_tail=True, min_paragraph_words=6)
         else:
-            text = clean_lines(text, trim_head=False, trim_tail=False)
+            text = self._clean_lines(text, trim_head=False, trim_tail=False)
         return text, self._title(tree)
 
     def _extract_trafilatura(self, html: str) -> tuple[str, str | None]:

@@ -32,51 +32,75 @@ def _identifier():
     return _IDENTIFIER
 
 
-def _cache_file():
-    """The wheel's model, LZMA-decompressed once into ``$XDG_CACHE_HOME/datamill`` (68 MB):
-    decompressing costs 0.6 s in every process that loads it, reading the plain file 0.2 s."""
+#: the arrays of py3langid's model, one ``.npy`` file each in the cache folder
+_ARRAYS = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+_TYPECODE = {2: "H", 4: "I", 8: "Q"}
+
+
+def _cache_dir():
+    """The wheel's model, LZMA-decompressed once into ``$XDG_CACHE_HOME/datamill`` as one
+    ``.npy`` file per array (68 MB): decompressing costs 0.6 s in every process that loads it,
+    reading an ``.npz`` 0.2 s, mapping the ``.npy`` files 0.015 s, and the mapped pages are
+    shared by every process on the machine. Named by py3langid's version and the model file's
+    size (not its time: every install of the same version shares one copy)."""
     import importlib.metadata
-    import lzma
     import os
     import shutil
     import tempfile
     from pathlib import Path
 
+    import numpy as np
+    from py3langid import modelio
     from py3langid.langid import MODEL_DIR, MODEL_FILE
 
     src = Path(MODEL_DIR) / MODEL_FILE
-    st = src.stat()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    dest = Path(base) / "datamill" / (f"py3langid-{importlib.metadata.version('py3langid')}-"
-                                      f"{st.st_size}-{int(st.st_mtime)}.npz")
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"))
+    base = base / "datamill"
+    dest = base / f"py3langid-{importlib.metadata.version('py3langid')}-{src.stat().st_size}"
+    if not (dest / "done").exists():
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=base, prefix=".py3langid-", suffix=".part"))
         try:
-            with os.fdopen(fd, "wb") as out, lzma.open(src) as inp:
-                shutil.copyfileobj(inp, out, length=1 << 20)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)  # atomic: a concurrent reader sees all of it or nothing
+            nb_ptc, nb_pc, nb_classes, nextmove, row, out_feat = modelio.load_model(str(src))
+            arrays = {"ptc": np.asarray(nb_ptc), "pc": np.asarray(nb_pc), "classes": np.array(nb_classes),
+                      "nextmove": np.frombuffer(nextmove, dtype=f"u{nextmove.itemsize}"),
+                      "nextmove_row": np.frombuffer(row, dtype=f"u{row.itemsize}"),
+                      "out_feat": np.asarray(out_feat, dtype=np.int32)}
+            for name in _ARRAYS:
+                np.save(tmp / f"{name}.npy", arrays[name], allow_pickle=False)
+            (tmp / "done").touch()
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, dest)  # atomic: a reader sees all of it or nothing
+            except OSError:
+                pass  # another process wrote it first
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+        for old in base.glob("py3langid-*.npz"):  # the single-file cache of earlier versions
+            old.unlink(missing_ok=True)
     return dest
 
 
 def _from_cache():
-    """py3langid's identifier built from the decompressed cache file, exactly as
-    ``LanguageIdentifier.from_model_file`` builds it; ``None`` (and the normal path) when the
-    cache cannot be written or read, or py3langid's layout changed."""
+    """py3langid's identifier built from the cache folder, as ``LanguageIdentifier.from_model_file``
+    builds it (the big arrays mapped, not copied: the DFA table is read through a
+    ``memoryview``); ``None`` (and the normal path) when the cache cannot be written or read,
+    or py3langid's layout changed."""
     try:
         import numpy as np
         from py3langid import modelio
         from py3langid.langid import LanguageIdentifier
 
-        with np.load(_cache_file(), allow_pickle=False) as data:
-            return LanguageIdentifier(
-                np.asarray(data["ptc"]), np.asarray(data["pc"]), data["classes"].tolist(),
-                modelio._to_array(data["nextmove"]), data["out_feat"].tolist(),
-                norm_probs=True, tk_row=modelio._to_array(data["nextmove_row"]))
+        folder = _cache_dir()
+
+        def load(name: str, mmap: bool = False):
+            return np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+
+        nextmove = load("nextmove", mmap=True)
+        table = memoryview(nextmove).cast("B").cast(_TYPECODE[nextmove.dtype.itemsize])
+        return LanguageIdentifier(
+            load("ptc", mmap=True), load("pc"), load("classes").tolist(), table,
+            load("out_feat").tolist(), norm_probs=True, tk_row=modelio._to_array(load("nextmove_row")))
     except Exception:  # noqa: BLE001 - any problem: load from the wheel as py3langid does
         return None
 
