@@ -90,7 +90,12 @@ bench: install anchors
 	$(BIN)/python -m pip install -q -e '.[all,bench]'
 	$(BIN)/python benchmarks/eval_extraction.py --shared $(SHARED)
 	$(BIN)/python benchmarks/eval_langid.py --shared $(SHARED)
-	$(BIN)/python benchmarks/bench_fineweb_speed.py --shared $(SHARED) --anchor-python .venv-anchors/bin/python
+	# issue #11's headline: like for like (Resiliparse both sides), 4 alternating rounds, 1 -> 2 workers
+	$(BIN)/python benchmarks/bench_fineweb_speed.py --shared $(SHARED) --anchor-python .venv-anchors/bin/python \
+		--datamill-extractor resiliparse --rounds 4 --scaling
+	# beside it: each tool's default extractor (datamill's against datatrove's Trafilatura), end to end
+	$(BIN)/python benchmarks/bench_fineweb_speed.py --shared $(SHARED) --anchor-python .venv-anchors/bin/python \
+		--datamill-extractor datamill --rounds 2 --modes end_to_end
 
 clean:
 	rm -rf build .venv .venv-anchors
