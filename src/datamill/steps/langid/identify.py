@@ -48,12 +48,6 @@ TOP_K = 10
 CHINESE = frozenset({"zh", "wuu", "yue"})
 CJK_LABELS = CHINESE | {"ja", "ko"}
 
-
-def keeps_cjk(languages) -> bool:
-    """Whether a step keeping ``languages`` (``None``: every language) keeps Chinese or
-    Japanese, the languages the short-Han-text rules tell apart."""
-    return languages is None or bool(set(languages) & (CHINESE | {"ja"}))
-
 #: Han-only text with this many Han characters is Chinese; shorter text (a kanji compound
 #: is Japanese too) is voted
 MIN_HAN_FOR_CHINESE = 6
@@ -63,6 +57,13 @@ SHORT_TEXT = 64
 PRIOR_OVERRIDE = 0.2
 #: py3langid labels spelled differently from lid.176's
 _PY_TO_LID = {"zxx": UNDETERMINED}
+
+
+def keeps_cjk(languages) -> bool:
+    """Whether a step keeping ``languages`` (``None``: every language) keeps Chinese or
+    Japanese, the languages the short-Han-text rules tell apart."""
+    return languages is None or bool(set(languages) & (CHINESE | {"ja"}))
+
 
 _SPACES = regex.compile(r"[\p{Zs}\t\n\r\f\v\u2028\u2029\u0085]+")
 _INVISIBLE = regex.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
