@@ -1,6 +1,9 @@
 """py3langid's model, decompressed once into the cache (one .npy file per array, mapped), loads
 into an identifier that ranks exactly as py3langid's own."""
 
+import os
+import time
+
 import pytest
 
 pytest.importorskip("py3langid")
@@ -19,11 +22,16 @@ def test_cached_model_is_identical(tmp_path, monkeypatch):
     old = tmp_path / "datamill" / "py3langid-0.4.0-1-2.npz"  # an earlier version's cache file
     old.parent.mkdir(parents=True)
     old.write_bytes(b"old")
+    killed = tmp_path / "datamill" / ".py3langid-x.part"  # a writer killed two hours ago
+    killed.mkdir()
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
+    busy = tmp_path / "datamill" / ".py3langid-y.part"  # another process writing now
+    busy.mkdir()
     cached = second_opinion._from_cache()
     folders = list((tmp_path / "datamill").glob("py3langid-*"))
     assert cached is not None and len(folders) == 1 and (folders[0] / "done").exists()
     assert sorted(p.name for p in folders[0].glob("*.npy")) == sorted(f"{a}.npy" for a in second_opinion._ARRAYS)
-    assert not list((tmp_path / "datamill").glob("*.part"))  # written atomically
+    assert [p.name for p in (tmp_path / "datamill").glob(".*.part")] == [busy.name]
     assert not old.exists()
     ref = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     assert cached.nb_classes == ref.nb_classes

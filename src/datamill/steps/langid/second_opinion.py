@@ -35,6 +35,8 @@ def _identifier():
 #: the arrays of py3langid's model, one ``.npy`` file each in the cache folder
 _ARRAYS = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
 _TYPECODE = {2: "H", 4: "I", 8: "Q"}
+#: a half-written cache folder older than this is another process's that was killed
+STALE_PART_S = 3600
 
 
 def _cache_dir():
@@ -47,6 +49,7 @@ def _cache_dir():
     import os
     import shutil
     import tempfile
+    import time
     from pathlib import Path
 
     import numpy as np
@@ -78,6 +81,12 @@ def _cache_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         for old in base.glob("py3langid-*.npz"):  # the single-file cache of earlier versions
             old.unlink(missing_ok=True)
+        for part in base.glob(".py3langid-*.part"):  # left by a process killed while writing
+            try:
+                if time.time() - part.stat().st_mtime > STALE_PART_S:
+                    shutil.rmtree(part, ignore_errors=True)
+            except OSError:
+                pass
     return dest
 
 
