@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time

@@ -96,13 +96,9 @@ def _freeze_at_exit() -> None:
     """At exit, before the interpreter's last garbage collection, freeze the objects a run leaves
     (models, tables, caches) so that collection does not walk them all: 0.07-0.09 s of every
     run's exit, measured; they are freed with the process. (At exit only: a test process that
-    runs many commands keeps collecting as usual.)"""
-    if not _FREEZE_REGISTERED:
-        atexit.register(gc.freeze)
-        _FREEZE_REGISTERED.append(True)
-
-
-_FREEZE_REGISTERED: list[bool] = []
+    runs many commands keeps collecting as usual; registered once however many runs.)"""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 @main.command()

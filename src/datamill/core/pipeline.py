@@ -92,8 +92,8 @@ class Pipeline:
         """Run over ``inputs`` into ``output``; resumes a killed run; returns the stats dict
         (also written to ``output/.datamill/stats.json``). Input files larger than ``split_bytes``
         are cut into several tasks (``"auto"``: at least ``AUTO_MIN_TASKS`` tasks of
-        ``AUTO_MIN_SPLIT`` to ``DEFAULT_SPLIT_BYTES`` where the files allow). ``executor`` names a registered executor:
-        ``"local"`` (processes on this machine) or ``"ray"`` (a private local instance of
+        ``AUTO_MIN_SPLIT`` to ``DEFAULT_SPLIT_BYTES`` where the files allow). ``executor`` names
+        a registered executor: ``"local"`` (processes on this machine) or ``"ray"`` (a private local instance of
         ``workers`` CPUs, or the cluster at ``address``), or a plugin's."""
         if isinstance(inputs, str):
             inputs = [inputs]

@@ -15,6 +15,7 @@ import hashlib
 import os
 import resource
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -193,9 +194,7 @@ def largest_first(plan: RunPlan, stage: PlanStage, pending: list[int]) -> list[i
     file was cut into; ties and stages that are not per shard keep their order."""
     if stage.segment is None or len(pending) < 2:
         return list(pending)
-    parts: dict[str, int] = {}
-    for shard in plan.shards:
-        parts[shard.path] = parts.get(shard.path, 0) + 1
+    parts = Counter(shard.path for shard in plan.shards)
 
     def size(index: int) -> float:
         shard = plan.shards[index]

@@ -236,11 +236,9 @@ def split_words(text: str, language: str | None = "en") -> list[str]:
             # the next most common chunks, a word and one mark ("word," "word."), split as the
             # regex splits them (tests/text/test_words.py checks the two agree)
             head, last = chunk[:-1], chunk[-1]
-            if last in _CLOSERS and head.isalpha():
-                append(head)
-                append(last)
-            elif (last == "." and head.isalpha() and head not in _ABBREVIATION_SET
-                  and not (len(head) == 1 and unicodedata.category(head) == "Lu")):
+            if head.isalpha() and (last in _CLOSERS or (
+                    last == "." and head not in _ABBREVIATION_SET
+                    and not (len(head) == 1 and unicodedata.category(head) == "Lu"))):
                 append(head)
                 append(last)
             else:
